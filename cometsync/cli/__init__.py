@@ -1,0 +1,1 @@
+"""The `cometsync` command line (typer)."""

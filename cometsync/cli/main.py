@@ -1,0 +1,31 @@
+"""Entry point of the `cometsync` command: one typer app, commands registered per module."""
+
+from __future__ import annotations
+
+import typer
+
+from cometsync import __version__
+
+app = typer.Typer(
+    name="cometsync",
+    help="A CometBFT v0.38-compatible blocksync node: fast-sync from peers, then hand off to consensus.",
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def root() -> None:
+    """cometsync: CometBFT v0.38 blocksync in Python."""
+
+
+@app.command()
+def version() -> None:
+    """Print cometsync's version and the CometBFT protocol versions it speaks."""
+    typer.echo(f"cometsync {__version__} (CometBFT v0.38 wire: p2p 8, block 11)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
