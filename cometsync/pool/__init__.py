@@ -1,0 +1,26 @@
+"""Sans-IO block pool: which height to ask from which peer, when to drop a peer, when we are caught up."""
+
+from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
+from cometsync.pool.config import PoolConfig
+from cometsync.pool.pool import AddBlockOutcome, BlockPool, Clock, PoolError
+from cometsync.pool.requester import HasHeight
+from cometsync.pool.status import BanStatus, CaughtUp, PeerStatus, PoolStatus
+from cometsync.pool.sync_tracker import SyncTracker
+
+__all__ = [
+    "Action",
+    "AddBlockOutcome",
+    "BanStatus",
+    "BlockPool",
+    "CaughtUp",
+    "Clock",
+    "HasHeight",
+    "PeerBanned",
+    "PeerError",
+    "PeerStatus",
+    "PoolConfig",
+    "PoolError",
+    "PoolStatus",
+    "SendRequest",
+    "SyncTracker",
+]

@@ -1,0 +1,42 @@
+"""Tunables of the block pool; defaults follow CometBFT v0.38.25 where it has a constant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Every knob CometBFT hard-codes, plus the byte window and liveness rules cometsync adds."""
+
+    max_pending_per_peer: int = 20
+    """Requests in flight to one peer; the requester count is capped at peers x this."""
+    window_bytes: int = 256 * MIB
+    """Bytes of blocks held plus the estimated size of blocks still awaited (CometBFT has no such bound)."""
+    size_samples: int = 32
+    """How many recent block sizes feed the (max-based) size estimate of an awaited block."""
+    second_request_distance: int = 50
+    """Heights closer than this to the pool height are asked from two peers at once."""
+    retry_seconds: float = 30.0
+    """A requester that got no block for this long re-asks other peers."""
+    peer_timeout: float = 15.0
+    """A peer with pending requests that delivers no block for this long is dropped."""
+    min_recv_rate: float = 128 * 1024
+    """Bytes/s floor of CometBFT; also scales the timeout for big blocks (size / rate)."""
+    slow_peer_fraction: float = 0.1
+    """A peer is slow only if its blocks/s is below this fraction of the best other peer's."""
+    rate_grace: float = 15.0
+    """A peer's rates are judged only after it has been busy this long."""
+    rate_sample_period: float = 1.0
+    rate_window: float = 40.0
+    ban_seconds: float = 60.0
+    peer_conn_wait: float = 3.0
+    """No requests before this long after start, so several peers can report their range first."""
+    no_block_backoff: float = 1.0
+    """A peer that answered NoBlockResponse for a height is not asked for it again this soon."""
+    received_block_or_wait: float = 5.0
+    """CometBFT's IsCaughtUp clause: a block was received or this long has passed since start."""
+    no_block_timeout: float = 30.0
+    """SyncTracker floor: with no verified block for this long the pool counts as caught up."""

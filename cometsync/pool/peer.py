@@ -1,0 +1,63 @@
+"""One block-serving peer as the pool sees it: its claimed range, requests it owes us, liveness and rates."""
+
+from __future__ import annotations
+
+import math
+
+from cometsync.pool.config import PoolConfig
+from cometsync.pool.flowrate import RateMonitor
+
+
+class PoolPeer:
+    """Book-keeping for a peer that sent a StatusResponse; plain state, the pool decides what it means."""
+
+    def __init__(self, peer_id: str, base: int, height: int, now: float, config: PoolConfig) -> None:
+        self.peer_id = peer_id
+        self.base = base
+        self.height = height
+        self.num_pending = 0
+        self.timeout_deadline: float | None = None
+        self.sort_rate = 0.0
+        self.blocks_delivered = 0
+        self._config = config
+        self._bytes = self._new_bytes_monitor(now)
+        self._blocks = RateMonitor(now, config.rate_sample_period, config.rate_window)
+
+    def can_serve(self, height: int) -> bool:
+        return self.base <= height <= self.height
+
+    def add_pending(self, now: float, timeout: float) -> None:
+        """A request was sent; the first outstanding one restarts the rate monitors and arms the timeout."""
+        if self.num_pending == 0:
+            self._bytes = self._new_bytes_monitor(now)
+            self._blocks = RateMonitor(now, self._config.rate_sample_period, self._config.rate_window)
+            self.timeout_deadline = now + timeout
+        self.num_pending += 1
+
+    def release_pending(self) -> None:
+        """A request ended without a block (NoBlockResponse, retry, pop); CometBFT never frees this."""
+        self.num_pending = max(0, self.num_pending - 1)
+        if self.num_pending == 0:
+            self.timeout_deadline = None
+
+    def delivered(self, now: float, size: int, timeout: float, was_pending: bool) -> None:
+        """A block arrived: feed the rates and push the timeout back while requests remain."""
+        self.blocks_delivered += 1
+        self._bytes.record(now, size)
+        self._blocks.record(now, 1)
+        if was_pending:
+            self.num_pending -= 1
+        self.timeout_deadline = now + timeout if self.num_pending > 0 else None
+
+    def byte_rate(self, now: float) -> float:
+        return self._bytes.rate(now)
+
+    def block_rate(self, now: float) -> float:
+        return self._blocks.rate(now)
+
+    def busy_for(self, now: float) -> float:
+        return self._blocks.observed_for(now)
+
+    def _new_bytes_monitor(self, now: float) -> RateMonitor:
+        initial = self._config.min_recv_rate * math.e
+        return RateMonitor(now, self._config.rate_sample_period, self._config.rate_window, initial)

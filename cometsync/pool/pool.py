@@ -1,0 +1,463 @@
+"""Sans-IO BlockPool: decides which height to ask from which peer and when to give up on a peer.
+
+Semantics follow CometBFT v0.38.25 `blocksync/pool.go` (plus main's SyncTracker); improvements are listed in
+docs/pool.md. No sockets, no global reactor: time comes from an injected clock, effects leave as actions that
+the driver collects with `drain_actions()` after every call and after `tick()`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterable
+from typing import Generic, Protocol
+
+from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
+from cometsync.pool.config import PoolConfig
+from cometsync.pool.peer import PoolPeer
+from cometsync.pool.requester import BlockT, CommitT, Requester
+from cometsync.pool.status import BanStatus, CaughtUp, PeerStatus, PoolStatus
+from cometsync.pool.sync_tracker import SyncTracker
+
+
+class Clock(Protocol):
+    """The part of twisted's IReactorTime the pool uses; `seconds()` must be Unix time (SyncTracker)."""
+
+    def seconds(self) -> float: ...
+
+
+class PoolError(RuntimeError):
+    """The driver broke the pool's contract (e.g. popped a height without a block)."""
+
+
+class AddBlockOutcome(enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    """Second copy from a peer we asked too; dropped quietly."""
+    LATE = "late"
+    """Answer for a height already popped or given up on; dropped quietly (no disconnect)."""
+    IGNORED_STOPPED = "stopped"
+    """The pool stopped (switched to consensus); dropped quietly."""
+    REJECTED = "rejected"
+    """A block we did not ask this peer for; a PeerError was queued."""
+
+
+class BlockPool(Generic[BlockT, CommitT]):
+    """Requesters in height order over the peers' claimed ranges, bounded by count and by bytes."""
+
+    def __init__(self, start_height: int, clock: Clock, config: PoolConfig | None = None) -> None:
+        self.config = config or PoolConfig()
+        self.start_height = start_height
+        self.height = start_height
+        self.max_peer_height = 0
+        self._clock = clock
+        self._running = False
+        self._start_time: float | None = None
+        self._next_rate_check = 0.0
+        self._requesters: dict[int, Requester[BlockT, CommitT]] = {}
+        self._peers: dict[str, PoolPeer] = {}
+        self._sorted_peers: list[PoolPeer] = []
+        self._banned: dict[str, float] = {}
+        self._late: dict[tuple[str, int], float] = {}
+        self._sizes: deque[int] = deque(maxlen=self.config.size_samples)
+        self._bytes_held = 0
+        self._tracker = SyncTracker(self.config.no_block_timeout)
+        self._actions: list[Action] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        """Begin the peer-connect wait; requests start `peer_conn_wait` seconds later."""
+        self._running = True
+        self._start_time = self._now()
+        self._next_rate_check = self._start_time + self.config.rate_sample_period
+
+    def stop(self) -> None:
+        """Switch to consensus: forget requests and held blocks; later blocks are dropped quietly."""
+        self._running = False
+        self._requesters.clear()
+        self._late.clear()
+        self._bytes_held = 0
+
+    def drain_actions(self) -> list[Action]:
+        actions, self._actions = self._actions, []
+        return actions
+
+    # ------------------------------------------------------------------ peers
+
+    def set_peer_range(self, peer_id: str, base: int, height: int) -> None:
+        """A StatusResponse: add the peer, or update it; impossible or shrinking ranges get it banned."""
+        if base > height:
+            self._remove_and_ban(peer_id, f"reported base {base} > height {height}", disconnect=False)
+            return
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            if base < peer.base or height < peer.height:
+                reason = f"lowered its range from [{peer.base}, {peer.height}] to [{base}, {height}]"
+                self._remove_and_ban(peer_id, reason, disconnect=False)
+                return
+            peer.base, peer.height = base, height
+        else:
+            if self.is_peer_banned(peer_id):
+                return
+            peer = PoolPeer(peer_id, base, height, self._now(), self.config)
+            self._peers[peer_id] = peer
+            self._sorted_peers.insert(0, peer)  # unmeasured peers are tried first, like CometBFT
+        self._update_max_peer_height()
+        self.make_requests()
+
+    def remove_peer(self, peer_id: str) -> None:
+        """The peer disconnected: re-ask its outstanding heights elsewhere; blocks it delivered are kept."""
+        self._remove_peer(peer_id, drop_blocks=False)
+        self.make_requests()
+
+    def remove_peer_and_redo_all_requests(self, peer_id: str, reason: str) -> None:
+        """A block from this peer failed verification: drop its blocks, re-ask, ban it and disconnect it."""
+        self._remove_and_ban(peer_id, reason, disconnect=True)
+
+    def punish_block_senders(self, heights: Iterable[int], reason: str) -> list[str]:
+        """CometBFT's rule when (first, second) fails and the fault is not attributable: punish both."""
+        senders: list[str] = []
+        for height in heights:
+            sender = self.block_sender(height)
+            if sender is not None and sender not in senders:
+                senders.append(sender)
+        for sender in senders:
+            self.remove_peer_and_redo_all_requests(sender, reason)
+        return senders
+
+    def block_sender(self, height: int) -> str | None:
+        """Which peer delivered the block held at `height` (for attributing a verification failure)."""
+        requester = self._requesters.get(height)
+        return requester.sender if requester is not None else None
+
+    def is_peer_banned(self, peer_id: str) -> bool:
+        until = self._banned.get(peer_id)
+        return until is not None and until > self._now()
+
+    def has_pending_request_from(self, peer_id: str) -> bool:
+        """True if `peer_id` may legitimately send us a BlockResponse now (pre-decode filter)."""
+        if any(requester.may_answer(peer_id) for requester in self._requesters.values()):
+            return True
+        now = self._now()
+        return any(late_peer == peer_id and until > now for (late_peer, _), until in self._late.items())
+
+    # ------------------------------------------------------------------ blocks
+
+    def add_block(
+        self, peer_id: str, block: BlockT, ext_commit: CommitT | None, size: int
+    ) -> AddBlockOutcome:
+        """A BlockResponse of `size` bytes on the wire."""
+        if not self._running:
+            return AddBlockOutcome.IGNORED_STOPPED
+        height = block.height
+        if ext_commit is not None and ext_commit.height != height:
+            return self._reject(peer_id, f"block height {height} != ext commit height {ext_commit.height}")
+        requester = self._requesters.get(height)
+        if requester is None:
+            if self._late.pop((peer_id, height), None) is not None:
+                return AddBlockOutcome.LATE
+            if height > self.height or height < self.start_height:
+                return self._reject(peer_id, f"sent unexpected block {height} (pool height {self.height})")
+            return AddBlockOutcome.LATE
+        if not requester.may_answer(peer_id):
+            return self._reject(peer_id, f"sent block {height} we requested from {requester.slot_peers()}")
+        was_pending = peer_id in requester.outstanding
+        requester.outstanding.discard(peer_id)
+        requester.former.discard(peer_id)
+        self._sizes.append(size)
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            peer.delivered(self._now(), size, self._peer_timeout(), was_pending)
+        if requester.block is not None:
+            return AddBlockOutcome.DUPLICATE
+        requester.set_block(block, ext_commit, size, peer_id)
+        self._bytes_held += size
+        self.make_requests()
+        return AddBlockOutcome.ACCEPTED
+
+    def redo_request_from(self, height: int, peer_id: str) -> None:
+        """A NoBlockResponse: free the peer's slot at once and ask someone else (not it, for a while)."""
+        requester = self._requesters.get(height)
+        if requester is None or not requester.may_answer(peer_id):
+            return
+        self._redo(requester, peer_id, drop_block=True)
+        requester.refused_until[peer_id] = self._now() + self.config.no_block_backoff
+        self.make_requests()
+
+    def peek_two_blocks(self) -> tuple[BlockT | None, BlockT | None, CommitT | None]:
+        """Blocks at height and height+1 (the second carries the first's commit), the first's ext commit."""
+        first = self._requesters.get(self.height)
+        second = self._requesters.get(self.height + 1)
+        return (
+            first.block if first is not None else None,
+            second.block if second is not None else None,
+            first.ext_commit if first is not None else None,
+        )
+
+    def pop_request(self, verified_header_time: float) -> None:
+        """The block at `height` was verified and applied; its header time (Unix s) feeds the SyncTracker."""
+        requester = self._requesters.get(self.height)
+        if requester is None or requester.block is None:
+            raise PoolError(f"no block to pop at height {self.height}")
+        now = self._now()
+        del self._requesters[self.height]
+        self._bytes_held -= requester.block_size
+        for peer_id in requester.outstanding:
+            self._release(peer_id)
+            self._late[(peer_id, requester.height)] = now + self.config.retry_seconds
+        self.height += 1
+        self._tracker.record_block(verified_header_time, now)
+        self._update_max_peer_height()
+        self.make_requests()
+
+    # ------------------------------------------------------------------ sync state
+
+    def is_caught_up(self) -> CaughtUp:
+        """CometBFT's height test, with main's escape from peers that lie about heights or throttle us."""
+        if not self._peers:
+            return CaughtUp(False, "no peers")
+        now = self._now()
+        since_start = now - self._start_time if self._start_time is not None else 0.0
+        received_or_waited = self.height > 0 or since_start > self.config.received_block_or_wait
+        if received_or_waited and (self.max_peer_height == 0 or self.height >= self.max_peer_height - 1):
+            return CaughtUp(True, f"height {self.height} reached max peer height {self.max_peer_height} - 1")
+        if since_start >= self.config.peer_conn_wait:
+            if self._tracker.has_blocks:
+                if self._tracker.is_caught_up(now):
+                    threshold = self._tracker.no_block_threshold(now)
+                    return CaughtUp(True, f"no verified block for {threshold:.1f}s")
+            elif since_start >= self.config.peer_conn_wait + self.config.no_block_timeout:
+                return CaughtUp(True, f"no block since start ({since_start:.1f}s)")
+        return CaughtUp(False, f"height {self.height} behind max peer height {self.max_peer_height}")
+
+    def status(self) -> PoolStatus:
+        now = self._now()
+        peers = tuple(
+            PeerStatus(p.peer_id, p.base, p.height, p.num_pending, p.byte_rate(now), p.block_rate(now),
+                       p.blocks_delivered)
+            for p in self._sorted_peers
+        )
+        banned = tuple(BanStatus(peer, until - now) for peer, until in self._banned.items() if until > now)
+        return PoolStatus(
+            running=self._running,
+            height=self.height,
+            start_height=self.start_height,
+            max_peer_height=self.max_peer_height,
+            num_requesters=len(self._requesters),
+            num_awaiting_block=sum(1 for r in self._requesters.values() if r.block is None),
+            num_in_flight=sum(len(r.outstanding) for r in self._requesters.values()),
+            bytes_held=self._bytes_held,
+            window_bytes=self.config.window_bytes,
+            block_size_estimate=self._size_estimate(),
+            peers=peers,
+            banned=banned,
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self) -> None:
+        """Fire whatever is due: peer timeouts, retry timers, rate checks, ban expiry; then request more."""
+        if not self._running:
+            return
+        now = self._now()
+        timeout = self._peer_timeout()
+        for peer in list(self._peers.values()):
+            if peer.timeout_deadline is not None and peer.timeout_deadline <= now:
+                self._drop_peer(peer.peer_id, f"peer did not send us any block for {timeout:.0f}s")
+        for requester in self._requesters.values():
+            deadline = requester.retry_deadline
+            if requester.block is None and deadline is not None and deadline <= now:
+                self._give_up_requests(requester)
+        if now >= self._next_rate_check:
+            self._check_rates(now)
+            self._next_rate_check = now + self.config.rate_sample_period
+        self._banned = {peer: until for peer, until in self._banned.items() if until > now}
+        self._late = {key: until for key, until in self._late.items() if until > now}
+        self.make_requests()
+
+    def next_deadline(self) -> float | None:
+        """Clock time at which `tick()` next has work (None when stopped)."""
+        if not self._running or self._start_time is None:
+            return None
+        now = self._now()
+        deadlines = [self._next_rate_check]
+        if now < self._start_time + self.config.peer_conn_wait:
+            deadlines.append(self._start_time + self.config.peer_conn_wait)
+        deadlines.extend(p.timeout_deadline for p in self._peers.values() if p.timeout_deadline is not None)
+        for requester in self._requesters.values():
+            if requester.block is None:
+                if requester.retry_deadline is not None:
+                    deadlines.append(requester.retry_deadline)
+                deadlines.extend(until for until in requester.refused_until.values() if until > now)
+        deadlines.extend(self._banned.values())
+        deadlines.extend(self._late.values())
+        return min(deadlines)
+
+    # ------------------------------------------------------------------ requesting
+
+    def make_requests(self) -> None:
+        """Create requesters in height order within the count and byte windows, then give each a peer."""
+        if not self._running or self._start_time is None:
+            return
+        now = self._now()
+        if now < self._start_time + self.config.peer_conn_wait:
+            return
+        self._create_requesters()
+        for requester in self._requesters.values():
+            if requester.block is None:
+                self._fill_slots(requester, now)
+
+    def _create_requesters(self) -> None:
+        cap = len(self._peers) * self.config.max_pending_per_peer
+        awaiting = sum(1 for r in self._requesters.values() if r.block is None)
+        while len(self._requesters) < cap:
+            next_height = self.height + len(self._requesters)
+            if next_height > self.max_peer_height or not self._window_admits(awaiting):
+                return
+            self._requesters[next_height] = Requester(next_height)
+            awaiting += 1
+
+    def _window_admits(self, awaiting: int) -> bool:
+        """Room for one more awaited block? The first two heights always fit (progress needs them)."""
+        if len(self._requesters) < 2:
+            return True
+        estimate = self._size_estimate()
+        if estimate is None:  # no block seen yet: its size could be anything
+            return False
+        return self._bytes_held + (awaiting + 1) * estimate <= self.config.window_bytes
+
+    def _size_estimate(self) -> int | None:
+        return max(self._sizes) if self._sizes else None
+
+    def _fill_slots(self, requester: Requester[BlockT, CommitT], now: float) -> None:
+        requester.promote_second()
+        sent = False
+        if requester.primary is None:
+            if not self._send_to_available_peer(requester, now, second=False):
+                return
+            sent = True
+        near_tip = requester.height - self.height < self.config.second_request_distance
+        if near_tip and requester.second is None:
+            sent = self._send_to_available_peer(requester, now, second=True) or sent
+        if sent:
+            requester.retry_deadline = now + self.config.retry_seconds
+
+    def _send_to_available_peer(
+        self, requester: Requester[BlockT, CommitT], now: float, *, second: bool
+    ) -> bool:
+        for peer in self._sorted_peers:
+            if (
+                requester.asked(peer.peer_id)
+                or peer.num_pending >= self.config.max_pending_per_peer
+                or not peer.can_serve(requester.height)
+                or requester.is_refused_by(peer.peer_id, now)
+            ):
+                continue
+            peer.add_pending(now, self._peer_timeout())
+            requester.assign(peer.peer_id, second=second)
+            self._actions.append(SendRequest(peer.peer_id, requester.height))
+            return True
+        return False
+
+    def _give_up_requests(self, requester: Requester[BlockT, CommitT]) -> None:
+        """Retry timer: free the asked peers' slots (their late answer stays welcome) and start over."""
+        for peer_id in list(requester.outstanding):
+            requester.clear_slot(peer_id)
+            self._release(peer_id)
+            requester.former.add(peer_id)
+        requester.primary = requester.second = None
+        requester.retry_deadline = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _now(self) -> float:
+        return self._clock.seconds()
+
+    def _peer_timeout(self) -> float:
+        """CometBFT's 15 s, stretched for blocks too big to arrive in it at the minimum rate."""
+        estimate = self._size_estimate() or 0
+        return max(self.config.peer_timeout, estimate / self.config.min_recv_rate)
+
+    def _reject(self, peer_id: str, reason: str) -> AddBlockOutcome:
+        self._actions.append(PeerError(peer_id, reason))
+        return AddBlockOutcome.REJECTED
+
+    def _release(self, peer_id: str) -> None:
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            peer.release_pending()
+
+    def _redo(self, requester: Requester[BlockT, CommitT], peer_id: str, *, drop_block: bool) -> None:
+        if requester.clear_slot(peer_id):
+            self._release(peer_id)
+        requester.former.discard(peer_id)
+        if drop_block and requester.sender == peer_id:
+            self._bytes_held -= requester.drop_block()
+
+    def _remove_peer(self, peer_id: str, *, drop_blocks: bool) -> None:
+        for requester in self._requesters.values():
+            self._redo(requester, peer_id, drop_block=drop_blocks)
+        peer = self._peers.pop(peer_id, None)
+        if peer is not None:
+            self._sorted_peers.remove(peer)
+        self._late = {key: until for key, until in self._late.items() if key[0] != peer_id}
+        self._update_max_peer_height()
+
+    def _remove_and_ban(self, peer_id: str, reason: str, *, disconnect: bool) -> None:
+        self._remove_peer(peer_id, drop_blocks=True)
+        until = self._now() + self.config.ban_seconds
+        self._banned[peer_id] = until
+        self._actions.append(PeerBanned(peer_id, reason, until))
+        if disconnect:
+            self._actions.append(PeerError(peer_id, reason))
+        self.make_requests()
+
+    def _drop_peer(self, peer_id: str, reason: str) -> None:
+        self._actions.append(PeerError(peer_id, reason))
+        self._remove_peer(peer_id, drop_blocks=False)
+
+    def _check_rates(self, now: float) -> None:
+        """Re-sort peers by blocks/s; drop a busy peer only if slow in bytes AND far behind in blocks."""
+        busy = [peer for peer in self._peers.values() if peer.num_pending > 0]
+        for peer in busy:
+            peer.sort_rate = peer.block_rate(now)
+        judged = [peer for peer in busy if peer.busy_for(now) >= self.config.rate_grace]
+        slow: list[tuple[PoolPeer, float]] = []
+        for peer in judged:
+            best_other = max((other.sort_rate for other in judged if other is not peer), default=None)
+            if (
+                best_other is not None
+                and peer.sort_rate < self.config.slow_peer_fraction * best_other
+                and peer.byte_rate(now) < self.config.min_recv_rate
+            ):
+                slow.append((peer, best_other))
+        for peer, best_other in slow:
+            reason = f"delivers {peer.sort_rate:.2f} blocks/s while another peer delivers {best_other:.2f}"
+            self._drop_peer(peer.peer_id, reason)
+        self._sorted_peers.sort(key=lambda p: p.sort_rate, reverse=True)
+
+    def _update_max_peer_height(self) -> None:
+        """Max claimed height, ignoring peers pruned beyond our height (they cannot serve what we need)."""
+        highest = max(
+            (p.height for p in self._peers.values() if not (self.height > 0 and p.base > self.height)),
+            default=0,
+        )
+        dropped = highest < self.max_peer_height
+        self.max_peer_height = highest
+        if dropped:
+            self._prune_unservable_top()
+
+    def _prune_unservable_top(self) -> None:
+        """Unasked requesters above every claim go, highest first (so heights stay contiguous)."""
+        while self._requesters:
+            top = self.height + len(self._requesters) - 1
+            requester = self._requesters[top]
+            in_use = requester.block is not None or requester.slot_peers() or requester.former
+            if top <= self.max_peer_height or in_use:
+                return
+            del self._requesters[top]
