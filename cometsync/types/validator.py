@@ -1,0 +1,74 @@
+"""A validator: ed25519 key, voting power and proposer priority (`types/validator.go`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cometsync.crypto.ed25519 import PUBKEY_SIZE, address_of
+from cometsync.proto.tendermint.crypto import keys_pb2
+from cometsync.proto.tendermint.types import validator_pb2
+from cometsync.types._wire import bytes_field, message_field, varint_field
+from cometsync.types.errors import InvalidValidatorSet
+from cometsync.types.rpc_json import JSONObject, b64_bytes, hex_bytes, int_of, to_b64, to_hex
+
+ED25519_JSON_TYPE = "tendermint/PubKeyEd25519"
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    address: bytes
+    pub_key: bytes
+    voting_power: int
+    proposer_priority: int = 0
+
+    @classmethod
+    def from_pub_key(cls, pub_key: bytes, voting_power: int, proposer_priority: int = 0) -> Validator:
+        return cls(address_of(pub_key), pub_key, voting_power, proposer_priority)
+
+    def with_priority(self, proposer_priority: int) -> Validator:
+        return replace(self, proposer_priority=proposer_priority)
+
+    def simple_bytes(self) -> bytes:
+        """`SimpleValidator{pub_key, voting_power}` proto bytes: the validator-set hash leaf."""
+        return message_field(1, bytes_field(1, self.pub_key)) + varint_field(2, self.voting_power)
+
+    def validate_basic(self) -> None:
+        if len(self.pub_key) != PUBKEY_SIZE:
+            raise InvalidValidatorSet(f"validator {to_hex(self.address)} has no valid ed25519 public key")
+        if self.voting_power < 0:
+            raise InvalidValidatorSet(f"validator {to_hex(self.address)} has negative voting power")
+        if self.address != address_of(self.pub_key):
+            raise InvalidValidatorSet(f"validator address {to_hex(self.address)} does not match its key")
+
+    def to_proto(self) -> validator_pb2.Validator:
+        return validator_pb2.Validator(
+            address=self.address,
+            pub_key=keys_pb2.PublicKey(ed25519=self.pub_key),
+            voting_power=self.voting_power,
+            proposer_priority=self.proposer_priority,
+        )
+
+    @classmethod
+    def from_proto(cls, pb: validator_pb2.Validator) -> Validator:
+        if pb.pub_key.WhichOneof("sum") != "ed25519":
+            raise InvalidValidatorSet("only ed25519 validator keys are supported")
+        return cls(pb.address, pb.pub_key.ed25519, pb.voting_power, pb.proposer_priority)
+
+    @classmethod
+    def from_rpc_json(cls, obj: JSONObject) -> Validator:
+        """`/validators` entries (`voting_power`) or genesis validators (`power`)."""
+        key = obj["pub_key"]
+        if key.get("type", ED25519_JSON_TYPE) != ED25519_JSON_TYPE:
+            raise InvalidValidatorSet(f"unsupported validator key type {key.get('type')!r}")
+        pub_key = b64_bytes(key["value"])
+        power = obj["voting_power"] if "voting_power" in obj else obj.get("power")
+        address = hex_bytes(obj.get("address")) or address_of(pub_key)
+        return cls(address, pub_key, int_of(power), int_of(obj.get("proposer_priority")))
+
+    def to_rpc_json(self) -> dict[str, object]:
+        return {
+            "address": to_hex(self.address),
+            "pub_key": {"type": ED25519_JSON_TYPE, "value": to_b64(self.pub_key)},
+            "voting_power": str(self.voting_power),
+            "proposer_priority": str(self.proposer_priority),
+        }
