@@ -1,0 +1,310 @@
+"""The blocksync channel's wire codec: `tendermint.blocksync.Message` <-> typed Python messages.
+
+Sans-IO: bytes in, messages out. `decode` also applies CometBFT's stateless `ValidateMsg`, so the reactor
+can treat every `MessageDecodeError` as "stop this peer". A BlockResponse keeps the block's serialized
+bytes next to the decoded proto: part sets are built from those bytes, and serving a stored block needs
+no re-encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from google.protobuf.message import DecodeError
+
+from cometsync.proto.tendermint.blocksync import types_pb2 as bs_pb2
+from cometsync.proto.tendermint.types import block_pb2, types_pb2
+
+BLOCKSYNC_CHANNEL = 0x40
+CHANNEL_PRIORITY = 5
+SEND_QUEUE_CAPACITY = 1000
+RECV_BUFFER_CAPACITY = 50 * 4096
+MAX_BLOCK_SIZE_BYTES = 104_857_600
+MAX_MSG_SIZE = MAX_BLOCK_SIZE_BYTES + 4 + 1
+"""RecvMessageCapacity of the channel: the largest block plus BlockResponse's prefix and field key."""
+MAX_VOTES_COUNT = 10_000
+"""Most signatures a (extended) commit may carry."""
+
+WIRE_VARINT = 0
+WIRE_FIXED64 = 1
+WIRE_LEN = 2
+WIRE_START_GROUP = 3
+WIRE_END_GROUP = 4
+WIRE_FIXED32 = 5
+MAX_FIELD_NUMBER = (1 << 29) - 1
+MAX_GROUP_DEPTH = 100
+
+_BLOCK_RESPONSE_FIELD = 3
+_BLOCK_FIELD = 1
+_EXT_COMMIT_FIELD = 2
+
+
+class MessageDecodeError(ValueError):
+    """Bytes from a peer are not a valid blocksync message (the peer should be stopped)."""
+
+
+class MessageValidationError(MessageDecodeError):
+    """A well-formed message breaks a stateless rule (negative height, base above height)."""
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """Ask a peer for the block at `height`."""
+
+    height: int
+
+
+@dataclass(frozen=True)
+class NoBlockResponse:
+    """The peer does not have the block at `height`."""
+
+    height: int
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """Ask a peer for the range of blocks it stores."""
+
+
+@dataclass(frozen=True)
+class StatusResponse:
+    """The peer stores blocks `base..height`."""
+
+    height: int
+    base: int
+
+
+@dataclass(frozen=True)
+class BlockResponse:
+    """A block (plus, with vote extensions, its extended commit).
+
+    `block_bytes` is the serialized `block`; build instances with `from_block` or `from_block_bytes`
+    so the two always agree. `ext_commit` is None when the field is absent on the wire.
+    """
+
+    block: block_pb2.Block
+    block_bytes: bytes = field(repr=False)
+    ext_commit: types_pb2.ExtendedCommit | None = None
+
+    @classmethod
+    def from_block(
+        cls, block: block_pb2.Block, ext_commit: types_pb2.ExtendedCommit | None = None
+    ) -> BlockResponse:
+        return cls(block, block.SerializeToString(deterministic=True), ext_commit)
+
+    @classmethod
+    def from_block_bytes(
+        cls, block_bytes: bytes, ext_commit: types_pb2.ExtendedCommit | None = None
+    ) -> BlockResponse:
+        """Wrap a block already serialized (e.g. loaded from the block store); raises MessageDecodeError."""
+        try:
+            block = block_pb2.Block.FromString(block_bytes)
+        except DecodeError as exc:
+            raise MessageDecodeError(f"malformed block: {exc}") from exc
+        return cls(block, bytes(block_bytes), ext_commit)
+
+
+BlocksyncMessage = BlockRequest | NoBlockResponse | BlockResponse | StatusRequest | StatusResponse
+
+
+def encode(message: BlocksyncMessage) -> bytes:
+    """Serialize as a `tendermint.blocksync.Message`, byte-identical to CometBFT."""
+    if isinstance(message, BlockResponse):
+        body = _len_field(_BLOCK_FIELD, message.block_bytes)
+        if message.ext_commit is not None:
+            body += _len_field(_EXT_COMMIT_FIELD, message.ext_commit.SerializeToString(deterministic=True))
+        return _len_field(_BLOCK_RESPONSE_FIELD, body)
+    data: bytes = _to_proto(message).SerializeToString(deterministic=True)
+    return data
+
+
+def decode(data: bytes) -> BlocksyncMessage:
+    """Parse and statelessly validate one blocksync message; raises MessageDecodeError."""
+    try:
+        wrapper = bs_pb2.Message.FromString(data)
+    except DecodeError as exc:
+        raise MessageDecodeError(f"malformed blocksync message: {exc}") from exc
+    kind = wrapper.WhichOneof("sum")
+    if kind is None:
+        raise MessageDecodeError("empty or unknown blocksync message")
+    message: BlocksyncMessage
+    if kind == "block_request":
+        message = BlockRequest(wrapper.block_request.height)
+    elif kind == "no_block_response":
+        message = NoBlockResponse(wrapper.no_block_response.height)
+    elif kind == "status_request":
+        message = StatusRequest()
+    elif kind == "status_response":
+        message = StatusResponse(wrapper.status_response.height, wrapper.status_response.base)
+    else:
+        message = _block_response(wrapper.block_response, data)
+    validate(message)
+    return message
+
+
+def validate(message: BlocksyncMessage) -> None:
+    """CometBFT's `ValidateMsg`: heights and bases are non-negative and base <= height."""
+    if isinstance(message, BlockRequest | NoBlockResponse) and message.height < 0:
+        raise MessageValidationError(f"invalid height {message.height}: negative height")
+    if isinstance(message, StatusResponse):
+        if message.base < 0:
+            raise MessageValidationError(f"invalid base {message.base}: negative base")
+        if message.height < 0:
+            raise MessageValidationError(f"invalid height {message.height}: negative height")
+        if message.base > message.height:
+            raise MessageValidationError(
+                f"invalid height {message.height}: base {message.base} cannot be greater than height"
+            )
+
+
+def _to_proto(message: BlocksyncMessage) -> bs_pb2.Message:
+    if isinstance(message, BlockRequest):
+        return bs_pb2.Message(block_request=bs_pb2.BlockRequest(height=message.height))
+    if isinstance(message, NoBlockResponse):
+        return bs_pb2.Message(no_block_response=bs_pb2.NoBlockResponse(height=message.height))
+    if isinstance(message, StatusRequest):
+        return bs_pb2.Message(status_request=bs_pb2.StatusRequest())
+    if isinstance(message, StatusResponse):
+        return bs_pb2.Message(status_response=bs_pb2.StatusResponse(height=message.height, base=message.base))
+    raise TypeError(f"not a blocksync message: {message!r}")
+
+
+def _block_response(proto: bs_pb2.BlockResponse, data: bytes) -> BlockResponse:
+    """Keep the block's bytes as received when the message holds exactly one copy of them."""
+    ext_commit = proto.ext_commit if proto.HasField("ext_commit") else None
+    raw = _sole_block_slice(data)
+    if raw is None:
+        return BlockResponse.from_block(proto.block, ext_commit)
+    return BlockResponse(proto.block, raw, ext_commit)
+
+
+def _sole_block_slice(data: bytes) -> bytes | None:
+    """The bytes of `block_response.block` if both fields occur once (no proto merging took place)."""
+    responses = [f for f in iter_fields(data) if f.number == _BLOCK_RESPONSE_FIELD]
+    if len(responses) != 1:
+        return None
+    response = responses[0]
+    blocks = [f for f in iter_fields(data, response.start, response.end) if f.number == _BLOCK_FIELD]
+    if len(blocks) != 1:
+        return None
+    return data[blocks[0].start : blocks[0].end]
+
+
+# --- protobuf wire format (shared with the pre-decode filter) --------------------------------------
+
+
+class WireFormatError(ValueError):
+    """Bytes that do not follow the protobuf wire format."""
+
+
+class WireField(NamedTuple):
+    """One field as found on the wire; for length-delimited fields `start:end` is the payload."""
+
+    number: int
+    wire_type: int
+    start: int
+    end: int
+
+
+def read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Decode a base-128 varint at `pos`; returns (value, position after it)."""
+    result = 0
+    shift = 0
+    while True:
+        if pos >= end:
+            raise WireFormatError("unexpected end of data inside a varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 64:
+            raise WireFormatError("varint longer than 10 bytes")
+
+
+def iter_fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[WireField]:
+    """Walk the fields of one message in `data[start:end]` without decoding their contents.
+
+    Groups are skipped (yielded as one field spanning their contents), as protobuf parsers do for
+    unknown fields; malformed input raises WireFormatError.
+    """
+    stop = len(data) if end is None else end
+    pos = start
+    while pos < stop:
+        tag = data[pos]
+        if 0x08 <= tag < 0x80:  # one-byte tag, the common case, decoded inline for speed
+            number, wire_type, pos = tag >> 3, tag & 7, pos + 1
+        else:
+            number, wire_type, pos = _read_tag(data, pos, stop)
+        if wire_type == WIRE_LEN:
+            if pos < stop and data[pos] < 0x80:
+                length, value_start = data[pos], pos + 1
+            else:
+                length, value_start = read_varint(data, pos, stop)
+            pos = value_start + length
+            if pos > stop:
+                raise WireFormatError(f"field {number} runs past the end of its message")
+        else:
+            value_start = pos
+            pos = _skip_value(data, pos, stop, number, wire_type, 0)
+        yield WireField(number, wire_type, value_start, pos)
+
+
+def _read_tag(data: bytes, pos: int, stop: int) -> tuple[int, int, int]:
+    """(field number, wire type, position after the tag)."""
+    tag, pos = read_varint(data, pos, stop)
+    number = tag >> 3
+    if number == 0 or number > MAX_FIELD_NUMBER:
+        raise WireFormatError(f"illegal field number {number}")
+    return number, tag & 7, pos
+
+
+def _skip_value(data: bytes, pos: int, stop: int, number: int, wire_type: int, depth: int) -> int:
+    """Position after the value of a field whose tag ended at `pos`."""
+    if wire_type == WIRE_VARINT:
+        return read_varint(data, pos, stop)[1]
+    if wire_type == WIRE_LEN:
+        length, pos = read_varint(data, pos, stop)
+        pos += length
+    elif wire_type == WIRE_FIXED64:
+        pos += 8
+    elif wire_type == WIRE_FIXED32:
+        pos += 4
+    elif wire_type == WIRE_START_GROUP:
+        return _skip_group(data, pos, stop, number, depth + 1)
+    elif wire_type == WIRE_END_GROUP:
+        raise WireFormatError(f"end group for field {number} outside a group")
+    else:
+        raise WireFormatError(f"illegal wire type {wire_type} for field {number}")
+    if pos > stop:
+        raise WireFormatError(f"field {number} runs past the end of its message")
+    return pos
+
+
+def _skip_group(data: bytes, pos: int, stop: int, number: int, depth: int) -> int:
+    """Position after the end-group tag closing group `number` (whose contents start at `pos`)."""
+    if depth > MAX_GROUP_DEPTH:
+        raise WireFormatError(f"groups nested deeper than {MAX_GROUP_DEPTH}")
+    while True:
+        inner, wire_type, pos = _read_tag(data, pos, stop)
+        if wire_type == WIRE_END_GROUP:
+            if inner != number:
+                raise WireFormatError(f"group {number} closed as group {inner}")
+            return pos
+        pos = _skip_value(data, pos, stop, inner, wire_type, depth)
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _varint((number << 3) | WIRE_LEN) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
