@@ -25,10 +25,12 @@ class PoolConfig:
     """A peer with pending requests that delivers no block for this long is dropped."""
     min_recv_rate: float = 128 * 1024
     """Bytes/s floor of CometBFT; also scales the timeout for big blocks (size / rate)."""
-    slow_peer_fraction: float = 0.1
-    """A peer is slow only if its blocks/s is below this fraction of the best other peer's."""
-    rate_grace: float = 15.0
-    """A peer's rates are judged only after it has been busy this long."""
+    slow_latency_factor: float = 10.0
+    """A peer is slow only if its answers take this many times longer than the best other peer's."""
+    latency_samples: int = 3
+    """Answers a peer must have given before its latency is compared with others'."""
+    latency_smoothing: float = 0.2
+    """Weight of the newest answer in a peer's latency average."""
     rate_sample_period: float = 1.0
     rate_window: float = 40.0
     ban_seconds: float = 60.0

@@ -9,7 +9,11 @@ from cometsync.pool.flowrate import RateMonitor
 
 
 class PoolPeer:
-    """Book-keeping for a peer that sent a StatusResponse; plain state, the pool decides what it means."""
+    """Book-keeping for a peer that sent a StatusResponse; plain state, the pool decides what it means.
+
+    Liveness is judged on blocks: the time a block is awaited (latency, independent of how much work we
+    give the peer and of block size) and a timeout on delivering none at all. Bytes/s is kept for status.
+    """
 
     def __init__(self, peer_id: str, base: int, height: int, now: float, config: PoolConfig) -> None:
         self.peer_id = peer_id
@@ -19,6 +23,8 @@ class PoolPeer:
         self.timeout_deadline: float | None = None
         self.sort_rate = 0.0
         self.blocks_delivered = 0
+        self.latency: float | None = None
+        self.latency_samples = 0
         self._config = config
         self._bytes = self._new_bytes_monitor(now)
         self._blocks = RateMonitor(now, config.rate_sample_period, config.rate_window)
@@ -40,13 +46,14 @@ class PoolPeer:
         if self.num_pending == 0:
             self.timeout_deadline = None
 
-    def delivered(self, now: float, size: int, timeout: float, was_pending: bool) -> None:
-        """A block arrived: feed the rates and push the timeout back while requests remain."""
+    def delivered(self, now: float, size: int, timeout: float, requested_at: float | None) -> None:
+        """A block arrived (`requested_at` is None for an answer we had given up on): update liveness."""
         self.blocks_delivered += 1
         self._bytes.record(now, size)
         self._blocks.record(now, 1)
-        if was_pending:
+        if requested_at is not None:
             self.num_pending -= 1
+            self._add_latency(now - requested_at)
         self.timeout_deadline = now + timeout if self.num_pending > 0 else None
 
     def byte_rate(self, now: float) -> float:
@@ -55,8 +62,10 @@ class PoolPeer:
     def block_rate(self, now: float) -> float:
         return self._blocks.rate(now)
 
-    def busy_for(self, now: float) -> float:
-        return self._blocks.observed_for(now)
+    def _add_latency(self, sample: float) -> None:
+        weight = self._config.latency_smoothing
+        self.latency = sample if self.latency is None else weight * sample + (1.0 - weight) * self.latency
+        self.latency_samples += 1
 
     def _new_bytes_monitor(self, now: float) -> RateMonitor:
         initial = self._config.min_recv_rate * math.e

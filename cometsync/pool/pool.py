@@ -166,13 +166,12 @@ class BlockPool(Generic[BlockT, CommitT]):
             return AddBlockOutcome.LATE
         if not requester.may_answer(peer_id):
             return self._reject(peer_id, f"sent block {height} we requested from {requester.slot_peers()}")
-        was_pending = peer_id in requester.outstanding
-        requester.outstanding.discard(peer_id)
+        requested_at = requester.outstanding.pop(peer_id, None)
         requester.former.discard(peer_id)
         self._sizes.append(size)
         peer = self._peers.get(peer_id)
         if peer is not None:
-            peer.delivered(self._now(), size, self._peer_timeout(), was_pending)
+            peer.delivered(self._now(), size, self._peer_timeout(), requested_at)
         if requester.block is not None:
             return AddBlockOutcome.DUPLICATE
         requester.set_block(block, ext_commit, size, peer_id)
@@ -359,7 +358,7 @@ class BlockPool(Generic[BlockT, CommitT]):
             ):
                 continue
             peer.add_pending(now, self._peer_timeout())
-            requester.assign(peer.peer_id, second=second)
+            requester.assign(peer.peer_id, now, second=second)
             self._actions.append(SendRequest(peer.peer_id, requester.height))
             return True
         return False
@@ -422,23 +421,28 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._remove_peer(peer_id, drop_blocks=False)
 
     def _check_rates(self, now: float) -> None:
-        """Re-sort peers by blocks/s; drop a busy peer only if slow in bytes AND far behind in blocks."""
-        busy = [peer for peer in self._peers.values() if peer.num_pending > 0]
-        for peer in busy:
-            peer.sort_rate = peer.block_rate(now)
-        judged = [peer for peer in busy if peer.busy_for(now) >= self.config.rate_grace]
-        slow: list[tuple[PoolPeer, float]] = []
-        for peer in judged:
-            best_other = max((other.sort_rate for other in judged if other is not peer), default=None)
+        """Re-sort peers by blocks/s; drop a peer only if slow in bytes AND its blocks take far longer."""
+        for peer in self._peers.values():
+            if peer.num_pending > 0:
+                peer.sort_rate = peer.block_rate(now)
+        judged = {
+            peer.peer_id: peer.latency
+            for peer in self._peers.values()
+            if peer.num_pending > 0 and peer.latency is not None
+            and peer.latency_samples >= self.config.latency_samples
+        }
+        slow: list[tuple[str, float, float]] = []
+        for peer_id, latency in judged.items():
+            others = (other for other_id, other in judged.items() if other_id != peer_id)
+            best_other = min(others, default=None)
             if (
                 best_other is not None
-                and peer.sort_rate < self.config.slow_peer_fraction * best_other
-                and peer.byte_rate(now) < self.config.min_recv_rate
+                and latency > self.config.slow_latency_factor * best_other
+                and self._peers[peer_id].byte_rate(now) < self.config.min_recv_rate
             ):
-                slow.append((peer, best_other))
-        for peer, best_other in slow:
-            reason = f"delivers {peer.sort_rate:.2f} blocks/s while another peer delivers {best_other:.2f}"
-            self._drop_peer(peer.peer_id, reason)
+                slow.append((peer_id, latency, best_other))
+        for peer_id, latency, best_other in slow:
+            self._drop_peer(peer_id, f"answers in {latency:.2f}s, another peer in {best_other:.2f}s")
         self._sorted_peers.sort(key=lambda p: p.sort_rate, reverse=True)
 
     def _update_max_peer_height(self) -> None:

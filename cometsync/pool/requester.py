@@ -17,13 +17,13 @@ CommitT = TypeVar("CommitT", bound=HasHeight)
 
 
 class Requester(Generic[BlockT, CommitT]):
-    """Up to two asked peers (primary, second); `outstanding` are those still owing an answer."""
+    """Up to two asked peers (primary, second); `outstanding`: those owing an answer -> request time."""
 
     def __init__(self, height: int) -> None:
         self.height = height
         self.primary: str | None = None
         self.second: str | None = None
-        self.outstanding: set[str] = set()
+        self.outstanding: dict[str, float] = {}
         self.former: set[str] = set()
         """Peers whose request was given up on (retry timer); their late answer is still welcome."""
         self.refused_until: dict[str, float] = {}
@@ -42,12 +42,12 @@ class Requester(Generic[BlockT, CommitT]):
     def slot_peers(self) -> list[str]:
         return [peer for peer in (self.primary, self.second) if peer is not None]
 
-    def assign(self, peer_id: str, *, second: bool) -> None:
+    def assign(self, peer_id: str, now: float, *, second: bool) -> None:
         if second:
             self.second = peer_id
         else:
             self.primary = peer_id
-        self.outstanding.add(peer_id)
+        self.outstanding[peer_id] = now
         self.former.discard(peer_id)
 
     def clear_slot(self, peer_id: str) -> bool:
@@ -56,9 +56,7 @@ class Requester(Generic[BlockT, CommitT]):
             self.primary = None
         if self.second == peer_id:
             self.second = None
-        owed = peer_id in self.outstanding
-        self.outstanding.discard(peer_id)
-        return owed
+        return self.outstanding.pop(peer_id, None) is not None
 
     def promote_second(self) -> None:
         if self.primary is None and self.second is not None:
