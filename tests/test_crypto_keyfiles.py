@@ -144,3 +144,8 @@ def test_malformed_json_is_rejected(tmp_path: Path, content: str, message: str) 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match=r"cannot read key file .*missing\.json"):
         load_node_key(tmp_path / "missing.json")
+
+
+def test_unwritable_location_raises_key_file_error(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match=r"cannot write key file .*node_key\.json"):
+        save_node_key(NodeKey(PrivKey.generate()), tmp_path / "no-such-dir" / "node_key.json")

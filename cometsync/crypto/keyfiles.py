@@ -164,7 +164,10 @@ def _decode_priv_key(doc: dict[str, Any], path: Path) -> PrivKey:
 
 def _write_private_file(path: Path, text: str) -> None:
     """Atomically replace `path` with `text`; the file is never readable by others, even briefly."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise KeyFileError(f"cannot write key file {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             os.fchmod(out.fileno(), KEY_FILE_MODE)
