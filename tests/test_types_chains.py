@@ -71,7 +71,9 @@ def test_every_block_round_trips_hashes_and_verifies(folder: str) -> None:
             commit_raw = load_bytes(f"{folder}/commits/{height - 1}.pb")
             assert block.last_commit.to_proto_bytes() == commit_raw
             assert Commit.from_proto_bytes(commit_raw).hash() == block.header.last_commit_hash
-            _validators(folder, height - 1).verify_commit(chain_id, previous.block_id, height - 1, block.last_commit)
+            _validators(folder, height - 1).verify_commit(
+                chain_id, previous.block_id, height - 1, block.last_commit
+            )
         previous = meta
 
 
