@@ -33,9 +33,14 @@ class SignedHeader:
     commit: Commit
 
     def validate_basic(self, chain_id: str) -> None:
-        """`SignedHeader.ValidateBasic`: header and commit agree on chain, height and block hash."""
+        """Header and commit agree on chain, height and block hash.
+
+        Unlike Go's `SignedHeader.ValidateBasic`, signatures are not checked one by one here (as in
+        tendermint-rs): absent ones are ignored and the others are checked during commit verification.
+        """
         self.header.validate_basic()
-        self.commit.validate_basic()
+        if self.commit.block_id.is_zero() or not self.commit.signatures:
+            raise LightVerificationError("commit is for a nil block or has no signatures")
         if self.header.chain_id != chain_id:
             raise LightVerificationError(f"header belongs to another chain {self.header.chain_id!r}")
         if self.commit.height != self.header.height:
