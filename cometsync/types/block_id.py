@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cometsync.proto.tendermint.types import types_pb2
 from cometsync.types._wire import bytes_field, message_field, varint_field
 from cometsync.types.errors import InvalidBlock
-from cometsync.types.rpc_json import JSONObject, hex_bytes, int_of, to_hex
+from cometsync.types.rpc_json import JSONObject, hex_bytes, int_of, to_hex, unwrap_result
 
 HASH_SIZE = 32
 
@@ -89,6 +89,7 @@ class BlockID:
         """Accept `/block`'s result ({block_id, block}), a bare block id, `parts` or `part_set_header`."""
         if not obj:
             return cls()
+        obj = unwrap_result(obj)
         if "block_id" in obj:
             return cls.from_rpc_json(obj["block_id"])
         parts = obj.get("parts", obj.get("part_set_header"))
