@@ -62,10 +62,7 @@ def grow_chain_every_second(net: SimNetwork) -> task.LoopingCall:
             if peer.connected:
                 net.introduce(peer)
 
-    loop = task.LoopingCall(grow)
-    loop.clock = net.clock
-    loop.start(1.0, now=False)
-    return loop
+    return net.every(1.0, grow)
 
 
 def pop_one(net: SimNetwork) -> None:
@@ -231,9 +228,7 @@ def test_two_malicious_peers_staggered_cannot_keep_us_syncing() -> None:
             net.introduce(peer)
 
     start = net.clock.seconds()
-    loop = task.LoopingCall(reconnect)
-    loop.clock = net.clock
-    loop.start(0.1)
+    loop = net.every(0.1, reconnect)
     # Block `honest` needs `honest + 1`'s commit, which does not exist yet: blocks 1..49 get popped.
     assert net.run_until(lambda: net.pool.height == honest, max_seconds=120)
     synced_at = net.clock.seconds()

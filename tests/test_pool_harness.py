@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from twisted.internet import task
+from twisted.internet.interfaces import IReactorTime
 
 from cometsync.pool import AddBlockOutcome, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
 
@@ -48,7 +50,7 @@ class FakePeer:
     service_time: float = 0.01
     block_size: int = 123
     silent: bool = False
-    no_blocks: bool = False
+    missing: frozenset[int] = frozenset()
     malicious: bool = False
     connected: bool = True
     served: list[int] = field(default_factory=list)
@@ -60,7 +62,7 @@ class FakePeer:
 
     def answer(self, height: int) -> SimBlock | None:
         """The block to send for `height`, or None for a NoBlockResponse."""
-        if self.no_blocks:
+        if height in self.missing:
             return None
         if self.malicious:
             real_height = self.height - MALICIOUS_LIE
@@ -182,6 +184,13 @@ class SimNetwork:
             self._verifier(self)
             self._next_verify = now + self._verify_interval
             self.pump()
+
+    def every(self, interval: float, action: Callable[[], None]) -> task.LoopingCall:
+        """Run `action` every `interval` simulated seconds (first call after one interval)."""
+        loop = task.LoopingCall(action)
+        loop.clock = cast(IReactorTime, self.clock)
+        loop.start(interval, now=False)
+        return loop
 
     def run_until(self, done: Callable[[], bool], *, step: float = 0.01, max_seconds: float = 60.0) -> bool:
         """Step the clock until `done()`; False if `max_seconds` of simulated time pass first."""

@@ -59,6 +59,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._sorted_peers: list[PoolPeer] = []
         self._banned: dict[str, float] = {}
         self._late: dict[tuple[str, int], float] = {}
+        """(peer, popped height) -> request time: a copy still owed; welcome until the retry period ends."""
         self._sizes: deque[int] = deque(maxlen=self.config.size_samples)
         self._bytes_held = 0
         self._tracker = SyncTracker(self.config.no_block_timeout)
@@ -93,12 +94,14 @@ class BlockPool(Generic[BlockT, CommitT]):
         """A StatusResponse: add the peer, or update it; impossible or shrinking ranges get it banned."""
         if base > height:
             self._remove_and_ban(peer_id, f"reported base {base} > height {height}", disconnect=False)
+            self.make_requests()
             return
         peer = self._peers.get(peer_id)
         if peer is not None:
             if base < peer.base or height < peer.height:
                 reason = f"lowered its range from [{peer.base}, {peer.height}] to [{base}, {height}]"
                 self._remove_and_ban(peer_id, reason, disconnect=False)
+                self.make_requests()
                 return
             peer.base, peer.height = base, height
         else:
@@ -118,6 +121,7 @@ class BlockPool(Generic[BlockT, CommitT]):
     def remove_peer_and_redo_all_requests(self, peer_id: str, reason: str) -> None:
         """A block from this peer failed verification: drop its blocks, re-ask, ban it and disconnect it."""
         self._remove_and_ban(peer_id, reason, disconnect=True)
+        self.make_requests()
 
     def punish_block_senders(self, heights: Iterable[int], reason: str) -> list[str]:
         """CometBFT's rule when (first, second) fails and the fault is not attributable: punish both."""
@@ -126,8 +130,9 @@ class BlockPool(Generic[BlockT, CommitT]):
             sender = self.block_sender(height)
             if sender is not None and sender not in senders:
                 senders.append(sender)
-        for sender in senders:
-            self.remove_peer_and_redo_all_requests(sender, reason)
+        for sender in senders:  # all gone before anything is re-asked, so no sender gets it again
+            self._remove_and_ban(sender, reason, disconnect=True)
+        self.make_requests()
         return senders
 
     def block_sender(self, height: int) -> str | None:
@@ -143,8 +148,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         """True if `peer_id` may legitimately send us a BlockResponse now (pre-decode filter)."""
         if any(requester.may_answer(peer_id) for requester in self._requesters.values()):
             return True
-        now = self._now()
-        return any(late_peer == peer_id and until > now for (late_peer, _), until in self._late.items())
+        return any(late_peer == peer_id for late_peer, _ in self._late)
 
     # ------------------------------------------------------------------ blocks
 
@@ -159,19 +163,17 @@ class BlockPool(Generic[BlockT, CommitT]):
             return self._reject(peer_id, f"block height {height} != ext commit height {ext_commit.height}")
         requester = self._requesters.get(height)
         if requester is None:
-            if self._late.pop((peer_id, height), None) is not None:
+            requested_at = self._late.pop((peer_id, height), None)
+            if requested_at is not None:
+                self._credit_delivery(peer_id, size, requested_at)
                 return AddBlockOutcome.LATE
             if height > self.height or height < self.start_height:
                 return self._reject(peer_id, f"sent unexpected block {height} (pool height {self.height})")
             return AddBlockOutcome.LATE
         if not requester.may_answer(peer_id):
             return self._reject(peer_id, f"sent block {height} we requested from {requester.slot_peers()}")
-        requested_at = requester.outstanding.pop(peer_id, None)
+        self._credit_delivery(peer_id, size, requester.outstanding.pop(peer_id, None))
         requester.former.discard(peer_id)
-        self._sizes.append(size)
-        peer = self._peers.get(peer_id)
-        if peer is not None:
-            peer.delivered(self._now(), size, self._peer_timeout(), requested_at)
         if requester.block is not None:
             return AddBlockOutcome.DUPLICATE
         requester.set_block(block, ext_commit, size, peer_id)
@@ -206,9 +208,8 @@ class BlockPool(Generic[BlockT, CommitT]):
         now = self._now()
         del self._requesters[self.height]
         self._bytes_held -= requester.block_size
-        for peer_id in requester.outstanding:
-            self._release(peer_id)
-            self._late[(peer_id, requester.height)] = now + self.config.retry_seconds
+        for peer_id, requested_at in requester.outstanding.items():
+            self._late[(peer_id, requester.height)] = requested_at
         self.height += 1
         self._tracker.record_block(verified_header_time, now)
         self._update_max_peer_height()
@@ -276,7 +277,10 @@ class BlockPool(Generic[BlockT, CommitT]):
             self._check_rates(now)
             self._next_rate_check = now + self.config.rate_sample_period
         self._banned = {peer: until for peer, until in self._banned.items() if until > now}
-        self._late = {key: until for key, until in self._late.items() if until > now}
+        for key, requested_at in list(self._late.items()):
+            if requested_at + self.config.retry_seconds <= now:
+                del self._late[key]
+                self._release(key[0])
         self.make_requests()
 
     def next_deadline(self) -> float | None:
@@ -294,7 +298,7 @@ class BlockPool(Generic[BlockT, CommitT]):
                     deadlines.append(requester.retry_deadline)
                 deadlines.extend(until for until in requester.refused_until.values() if until > now)
         deadlines.extend(self._banned.values())
-        deadlines.extend(self._late.values())
+        deadlines.extend(at + self.config.retry_seconds for at in self._late.values())
         return min(deadlines)
 
     # ------------------------------------------------------------------ requesting
@@ -349,7 +353,9 @@ class BlockPool(Generic[BlockT, CommitT]):
     def _send_to_available_peer(
         self, requester: Requester[BlockT, CommitT], now: float, *, second: bool
     ) -> bool:
-        for peer in self._sorted_peers:
+        """Fastest peer that has room and the height; peers we just gave up on only as a last resort."""
+        fresh_first = sorted(self._sorted_peers, key=lambda p: p.peer_id in requester.former)
+        for peer in fresh_first:
             if (
                 requester.asked(peer.peer_id)
                 or peer.num_pending >= self.config.max_pending_per_peer
@@ -386,6 +392,13 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._actions.append(PeerError(peer_id, reason))
         return AddBlockOutcome.REJECTED
 
+    def _credit_delivery(self, peer_id: str, size: int, requested_at: float | None) -> None:
+        """Any block a peer sends proves it alive, even a copy we no longer need."""
+        self._sizes.append(size)
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            peer.delivered(self._now(), size, self._peer_timeout(), requested_at)
+
     def _release(self, peer_id: str) -> None:
         peer = self._peers.get(peer_id)
         if peer is not None:
@@ -414,7 +427,6 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._actions.append(PeerBanned(peer_id, reason, until))
         if disconnect:
             self._actions.append(PeerError(peer_id, reason))
-        self.make_requests()
 
     def _drop_peer(self, peer_id: str, reason: str) -> None:
         self._actions.append(PeerError(peer_id, reason))

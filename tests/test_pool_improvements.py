@@ -1,0 +1,230 @@
+"""Where cometsync's pool deliberately differs from CometBFT v0.38.25 (docs/pool.md), shown on the Clock."""
+
+from __future__ import annotations
+
+from test_pool_cometbft import pop_one
+from test_pool_harness import FakePeer, SimBlock, SimCommit, SimNetwork, block_time
+
+from cometsync.pool import AddBlockOutcome, PeerBanned, PeerError, PoolConfig, SendRequest
+
+MIB = 1024 * 1024
+ONE_REQUEST_PER_PEER = PoolConfig(second_request_distance=0, max_pending_per_peer=1)
+
+
+def test_byte_window_bounds_blocks_held_with_huge_blocks() -> None:
+    config = PoolConfig(window_bytes=256 * MIB)
+    peers = [FakePeer(f"p{i}", 1, 2000, block_size=40 * MIB) for i in range(10)]
+    net = SimNetwork(peers, 1, config, verifier=pop_one, verify_interval=1.0)
+    net.start()
+    most_requesters = 0
+    for _ in range(600):
+        net.step(0.1)
+        status = net.pool.status()
+        most_requesters = max(most_requesters, status.num_requesters)
+        assert status.bytes_held <= config.window_bytes
+    assert net.pool.height > 40
+    assert net.max_bytes_held <= config.window_bytes
+    assert most_requesters <= config.window_bytes // (40 * MIB)  # CometBFT: 10 peers x 20 = 200 (8 GB)
+
+
+def test_block_bigger_than_the_window_still_progresses() -> None:
+    config = PoolConfig(window_bytes=10 * MIB)
+    net = SimNetwork([FakePeer("a", 1, 100, block_size=30 * MIB)], 1, config)
+    net.start()
+    assert net.run_until(lambda: net.pool.height >= 20, max_seconds=30)
+    assert net.pool.status().num_requesters <= 2
+
+
+def test_small_blocks_do_not_get_honest_peers_dropped() -> None:
+    """#5135: tiny blocks keep honest peers under 128 KiB/s; they deliver blocks, so they stay."""
+    peers = [FakePeer(f"p{i}", 1, 20_000, block_size=200, service_time=0.04 + 0.01 * i) for i in range(4)]
+    net = SimNetwork(peers, 1, PoolConfig())
+    net.start()
+    net.run_until(lambda: False, step=0.05, max_seconds=120)
+    assert net.errors == []
+    assert net.pool.height > 1000
+    assert all(p.byte_rate < PoolConfig().min_recv_rate for p in net.pool.status().peers)
+
+
+def test_peer_whose_blocks_take_far_longer_is_dropped() -> None:
+    peers = [FakePeer(f"fast{i}", 1, 20_000, block_size=1000) for i in range(3)]
+    peers.append(FakePeer("slow", 1, 20_000, block_size=1000, service_time=4.0))
+    net = SimNetwork(peers, 1)
+    net.start()
+    assert net.run_until(lambda: bool(net.errors), step=0.05, max_seconds=120)
+    assert [e.peer_id for e in net.errors] == ["slow"]
+    assert "answers in" in net.errors[0].reason
+
+
+def test_no_block_response_releases_the_slot_and_backs_off() -> None:
+    picky = FakePeer("picky", 1, 200, missing=frozenset(range(10, 21)))
+    honest = FakePeer("honest", 1, 200)
+    net = SimNetwork([picky, honest], 1)
+    net.start()
+    assert net.run_until(lambda: net.pool.height == 199, max_seconds=60)
+    assert net.errors == []
+    status = net.pool.status()
+    assert sum(p.num_pending for p in status.peers) == status.num_in_flight
+    refusals = [r for r in net.requests if r.peer_id == "picky" and 10 <= r.height <= 20]
+    assert len(refusals) <= 11 * 2  # not re-asked in a tight loop
+
+
+def test_late_duplicate_from_the_second_peer_is_tolerated() -> None:
+    fast = FakePeer("fast", 1, 100, service_time=0.01)
+    slow = FakePeer("slow", 1, 100, service_time=0.5)
+    net = SimNetwork([fast, slow], 1)
+    net.start()
+    assert net.run_until(lambda: net.pool.height > 5, max_seconds=10)
+    assert net.pool.has_pending_request_from("slow")
+    assert net.run_until(lambda: AddBlockOutcome.LATE in net.outcomes, max_seconds=30)
+    assert net.errors == []
+
+
+def test_late_answer_after_the_retry_timer_is_accepted() -> None:
+    config = PoolConfig(peer_timeout=120.0, retry_seconds=30.0)
+    peers = [FakePeer(name, 1, 10, silent=True) for name in ("A", "B", "C", "D")]
+    net = SimNetwork(peers, 1, config, verifier=None)
+    net.start()
+    net.step(3.0)
+    first_asked = {r.peer_id for r in net.requests if r.height == 1}
+    net.step(30.0)
+    later_asked = {r.peer_id for r in net.requests if r.height == 1} - first_asked
+    assert later_asked
+    late = sorted(first_asked)[0]
+    assert net.pool.has_pending_request_from(late)
+    assert net.pool.add_block(late, SimBlock(1, block_time(1)), None, 100) is AddBlockOutcome.ACCEPTED
+    assert not [a for a in net.pool.drain_actions() if isinstance(a, PeerError)]
+
+
+def test_blocks_after_stop_are_dropped_quietly() -> None:
+    net = SimNetwork([FakePeer("A", 1, 10, silent=True)], 1, verifier=None)
+    net.start()
+    net.step(3.0)
+    net.pool.stop()
+    outcome = net.pool.add_block("A", SimBlock(1, block_time(1)), SimCommit(1), 100)
+    assert outcome is AddBlockOutcome.IGNORED_STOPPED
+    net.pool.tick()
+    assert net.pool.drain_actions() == []
+    assert net.pool.next_deadline() is None
+
+
+def test_unexpected_block_above_the_pool_height_disconnects() -> None:
+    net = SimNetwork([FakePeer("A", 1, 10, silent=True)], 1, verifier=None)
+    net.start()
+    net.step(3.0)
+    assert net.pool.add_block("A", SimBlock(500, block_time(500)), None, 100) is AddBlockOutcome.REJECTED
+    assert net.pool.add_block("A", SimBlock(2, block_time(2)), SimCommit(3), 100) is AddBlockOutcome.REJECTED
+    assert [type(a) for a in net.pool.drain_actions()] == [PeerError, PeerError]
+
+
+def deliver_first_two(net: SimNetwork) -> dict[int, str]:
+    """Answer heights 1 and 2 from the peers asked first; returns height -> sender."""
+    senders: dict[int, str] = {}
+    for request in net.requests:
+        if request.height in (1, 2) and request.height not in senders:
+            block = SimBlock(request.height, block_time(request.height))
+            assert net.pool.add_block(request.peer_id, block, None, 100) is AddBlockOutcome.ACCEPTED
+            senders[request.height] = request.peer_id
+    return senders
+
+
+def test_attributed_failure_punishes_only_the_guilty_sender() -> None:
+    peers = [FakePeer(name, 1, 10, silent=True) for name in ("A", "B", "C", "D")]
+    net = SimNetwork(peers, 1, ONE_REQUEST_PER_PEER, verifier=None, disconnect_on_error=False)
+    net.start()
+    net.step(3.0)
+    senders = deliver_first_two(net)
+    assert senders[1] != senders[2]
+    net.pool.remove_peer_and_redo_all_requests(senders[2], "bad commit in block 2")
+    first, second, _ = net.pool.peek_two_blocks()
+    assert first is not None and second is None
+    assert net.pool.is_peer_banned(senders[2]) and not net.pool.is_peer_banned(senders[1])
+
+
+def test_unattributed_failure_punishes_both_senders_like_cometbft() -> None:
+    peers = [FakePeer(name, 1, 10, silent=True) for name in ("A", "B", "C", "D")]
+    net = SimNetwork(peers, 1, ONE_REQUEST_PER_PEER, verifier=None, disconnect_on_error=False)
+    net.start()
+    net.step(3.0)
+    senders = deliver_first_two(net)
+    net.pump()
+    net.requests.clear()
+    punished = net.pool.punish_block_senders([1, 2], "first/second failed verification")
+    assert punished == [senders[1], senders[2]]
+    net.pump()
+    assert {b.peer_id for b in net.bans} == set(punished)
+    assert {e.peer_id for e in net.errors} == set(punished)
+    assert net.pool.peek_two_blocks() == (None, None, None)
+    assert 1 in {r.height for r in net.requests}  # the rest waits for a free slot (1 per peer here)
+    assert not {r.peer_id for r in net.requests} & set(punished)
+
+
+def test_disconnect_keeps_blocks_the_peer_already_delivered() -> None:
+    peers = [FakePeer(name, 1, 10, silent=True) for name in ("A", "B")]
+    net = SimNetwork(peers, 1, PoolConfig(second_request_distance=0), verifier=None)
+    net.start()
+    net.step(3.0)
+    senders = deliver_first_two(net)
+    net.pool.remove_peer(senders[1])
+    first, _, _ = net.pool.peek_two_blocks()
+    assert first == SimBlock(1, block_time(1))
+
+
+def test_requests_start_after_peer_conn_wait_and_respect_the_per_peer_cap() -> None:
+    net = SimNetwork([FakePeer("A", 1, 1000, silent=True)], 1, verifier=None)
+    net.start()
+    net.step(2.9)
+    assert net.requests == []
+    net.step(0.1)
+    assert [r.height for r in net.requests] == [1, 2]  # size unknown yet: only what progress needs
+    net.pool.add_block("A", SimBlock(1, block_time(1)), None, 1000)
+    net.pump()
+    status = net.pool.status()
+    assert status.num_requesters == 20 and status.peers[0].num_pending == 20 - 1
+
+
+def test_second_request_only_near_the_tip() -> None:
+    peers = [FakePeer(name, 1, 1000, silent=True) for name in ("A", "B", "C", "D", "E", "F")]
+    net = SimNetwork(peers, 1, verifier=None)
+    net.start()
+    net.step(3.0)
+    net.pool.add_block(net.requests[0].peer_id, SimBlock(1, block_time(1)), None, 1000)
+    net.pump()
+    per_height: dict[int, int] = {}
+    for request in net.requests:
+        per_height[request.height] = per_height.get(request.height, 0) + 1
+    assert all(per_height[h] == 2 for h in range(2, 50))
+    assert all(count == 1 for h, count in per_height.items() if h >= 51)
+
+
+def test_peers_are_sorted_by_measured_block_rate() -> None:
+    peers = [FakePeer("slowish", 1, 5000, service_time=0.2), FakePeer("quick", 1, 5000, service_time=0.01)]
+    net = SimNetwork(peers, 1)
+    net.start()
+    net.run_until(lambda: False, step=0.05, max_seconds=20)
+    assert net.pool.status().peers[0].peer_id == "quick"
+
+
+def test_next_deadline_points_at_the_earliest_timer() -> None:
+    net = SimNetwork([FakePeer("A", 1, 10, silent=True)], 1, verifier=None)
+    start = net.clock.seconds()
+    assert net.pool.next_deadline() is None
+    net.start()
+    assert net.pool.next_deadline() == start + 1.0  # first rate check, before peer_conn_wait ends
+    net.step(3.0)
+    assert SendRequest("A", 1) in net.requests
+    deadline = net.pool.next_deadline()
+    assert deadline is not None and deadline <= start + 3.0 + 15.0
+
+
+def test_ban_expires_after_sixty_seconds() -> None:
+    net = SimNetwork([FakePeer("A", 1, 10)], 1, verifier=None)
+    net.start()
+    net.pool.set_peer_range("A", 1, 5)
+    assert net.pool.drain_actions() == [PeerBanned("A", "lowered its range from [1, 10] to [1, 5]",
+                                                   net.clock.seconds() + 60)]
+    net.pool.set_peer_range("A", 1, 10)
+    assert net.pool.max_peer_height == 0
+    net.step(60.0)
+    net.pool.set_peer_range("A", 1, 10)
+    assert net.pool.max_peer_height == 10
