@@ -228,3 +228,25 @@ def test_ban_expires_after_sixty_seconds() -> None:
     net.step(60.0)
     net.pool.set_peer_range("A", 1, 10)
     assert net.pool.max_peer_height == 10
+
+
+def test_big_blocks_stretch_the_peer_timeout() -> None:
+    """tendermint#2456: 10 MiB every 30 s is 350 KB/s, a live peer; 15 s flat would drop it."""
+    quick = FakePeer("quick", 1, 5000, block_size=10 * MIB)
+    steady = FakePeer("steady", 1, 5000, block_size=10 * MIB, service_time=30.0)
+    net = SimNetwork([quick, steady], 1)
+    net.start()
+    net.run_until(lambda: False, step=0.5, max_seconds=120)
+    assert net.errors == []
+    assert len(steady.served) >= 3
+
+
+def test_requesters_above_every_remaining_claim_are_pruned() -> None:
+    liar = FakePeer("liar", 1, 1000, silent=True)
+    net = SimNetwork([FakePeer("honest", 1, 30), liar], 1, verifier=None)
+    net.start()
+    net.run_until(lambda: net.pool.status().num_requesters == 40, max_seconds=10)
+    liar.height = 5
+    net.introduce(liar)
+    assert net.pool.is_peer_banned("liar")
+    assert net.pool.height + net.pool.status().num_requesters - 1 <= 30

@@ -20,7 +20,8 @@ class PoolPeer:
         self.base = base
         self.height = height
         self.num_pending = 0
-        self.timeout_deadline: float | None = None
+        self.waiting_since: float | None = None
+        """Since when the peer owes us a block without having sent one (None: owes nothing)."""
         self.sort_rate = 0.0
         self.blocks_delivered = 0
         self.latency: float | None = None
@@ -32,21 +33,21 @@ class PoolPeer:
     def can_serve(self, height: int) -> bool:
         return self.base <= height <= self.height
 
-    def add_pending(self, now: float, timeout: float) -> None:
-        """A request was sent; the first outstanding one restarts the rate monitors and arms the timeout."""
+    def add_pending(self, now: float) -> None:
+        """A request was sent; the first outstanding one restarts the rate monitors and the timeout."""
         if self.num_pending == 0:
             self._bytes = self._new_bytes_monitor(now)
             self._blocks = RateMonitor(now, self._config.rate_sample_period, self._config.rate_window)
-            self.timeout_deadline = now + timeout
+            self.waiting_since = now
         self.num_pending += 1
 
     def release_pending(self) -> None:
         """A request ended without a block (NoBlockResponse, retry, pop); CometBFT never frees this."""
         self.num_pending = max(0, self.num_pending - 1)
         if self.num_pending == 0:
-            self.timeout_deadline = None
+            self.waiting_since = None
 
-    def delivered(self, now: float, size: int, timeout: float, requested_at: float | None) -> None:
+    def delivered(self, now: float, size: int, requested_at: float | None) -> None:
         """A block arrived (`requested_at` is None for an answer we had given up on): update liveness."""
         self.blocks_delivered += 1
         self._bytes.record(now, size)
@@ -54,7 +55,7 @@ class PoolPeer:
         if requested_at is not None:
             self.num_pending -= 1
             self._add_latency(now - requested_at)
-        self.timeout_deadline = now + timeout if self.num_pending > 0 else None
+        self.waiting_since = now if self.num_pending > 0 else None
 
     def byte_rate(self, now: float) -> float:
         return self._bytes.rate(now)

@@ -169,6 +169,7 @@ class BlockPool(Generic[BlockT, CommitT]):
                 return AddBlockOutcome.LATE
             if height > self.height or height < self.start_height:
                 return self._reject(peer_id, f"sent unexpected block {height} (pool height {self.height})")
+            self._credit_delivery(peer_id, size, None)  # a very late copy (given up on): still alive
             return AddBlockOutcome.LATE
         if not requester.may_answer(peer_id):
             return self._reject(peer_id, f"sent block {height} we requested from {requester.slot_peers()}")
@@ -267,7 +268,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         now = self._now()
         timeout = self._peer_timeout()
         for peer in list(self._peers.values()):
-            if peer.timeout_deadline is not None and peer.timeout_deadline <= now:
+            if peer.waiting_since is not None and peer.waiting_since + timeout <= now:
                 self._drop_peer(peer.peer_id, f"peer did not send us any block for {timeout:.0f}s")
         for requester in self._requesters.values():
             deadline = requester.retry_deadline
@@ -291,7 +292,9 @@ class BlockPool(Generic[BlockT, CommitT]):
         deadlines = [self._next_rate_check]
         if now < self._start_time + self.config.peer_conn_wait:
             deadlines.append(self._start_time + self.config.peer_conn_wait)
-        deadlines.extend(p.timeout_deadline for p in self._peers.values() if p.timeout_deadline is not None)
+        timeout = self._peer_timeout()
+        waiting = (p.waiting_since for p in self._peers.values() if p.waiting_since is not None)
+        deadlines.extend(since + timeout for since in waiting)
         for requester in self._requesters.values():
             if requester.block is None:
                 if requester.retry_deadline is not None:
@@ -363,7 +366,7 @@ class BlockPool(Generic[BlockT, CommitT]):
                 or requester.is_refused_by(peer.peer_id, now)
             ):
                 continue
-            peer.add_pending(now, self._peer_timeout())
+            peer.add_pending(now)
             requester.assign(peer.peer_id, now, second=second)
             self._actions.append(SendRequest(peer.peer_id, requester.height))
             return True
@@ -397,7 +400,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._sizes.append(size)
         peer = self._peers.get(peer_id)
         if peer is not None:
-            peer.delivered(self._now(), size, self._peer_timeout(), requested_at)
+            peer.delivered(self._now(), size, requested_at)
 
     def _release(self, peer_id: str) -> None:
         peer = self._peers.get(peer_id)
