@@ -1,0 +1,258 @@
+"""The Switch: owns reactors, listens, dials persistent peers with backoff, bans, and routes messages."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from twisted.internet import defer
+
+from cometsync.crypto.keyfiles import NodeKey
+from cometsync.p2p.channel import ChannelDescriptor
+from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
+from cometsync.p2p.errors import RejectedPeerError
+from cometsync.p2p.handshake import HandshakeResult
+from cometsync.p2p.mconnection import MConnConfig
+from cometsync.p2p.netaddress import NetAddress
+from cometsync.p2p.node_info import NodeInfo
+from cometsync.p2p.peer import Peer
+from cometsync.p2p.reactor import Reactor
+from cometsync.p2p.transport import PeerConnection, PeerConnectionFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """CometBFT `[p2p]` knobs the switch uses (times in seconds)."""
+
+    max_inbound: int = 40
+    handshake_timeout: float = 20.0
+    dial_timeout: float = 3.0
+    redial_base: float = 1.0
+    redial_max: float = 60.0
+    mconn: MConnConfig = field(default_factory=MConnConfig)
+
+
+class Switch:
+    """Connects reactors to peers. `reactor` must provide TCP and time (default: the global reactor)."""
+
+    def __init__(
+        self,
+        node_key: NodeKey,
+        network: str,
+        moniker: str = "cometsync",
+        config: SwitchConfig | None = None,
+        reactor: Any = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self.node_key = node_key
+        self.network = network
+        self.moniker = moniker
+        self.config = config or SwitchConfig()
+        self.listen_addr = "tcp://0.0.0.0:26656"
+        self._reactor = reactor
+        self.clock = cast(Clock, reactor)
+        self._reactors: dict[str, Reactor] = {}
+        self._by_channel: dict[int, Reactor] = {}
+        self._descriptors: list[ChannelDescriptor] = []
+        self._peers: dict[str, Peer] = {}
+        self._connections: set[PeerConnection] = set()
+        self._persistent: dict[str, NetAddress] = {}
+        self._dialing: set[str] = set()
+        self._redial_attempts: dict[str, int] = {}
+        self._redial_calls: dict[str, DelayedCall] = {}
+        self._banned_until: dict[str, float] = {}
+        self._ports: list[Any] = []
+        self._stopping = False
+        self._all_closed: defer.Deferred[None] | None = None
+
+    # -- set-up ---------------------------------------------------------------------------------------
+
+    def add_reactor(self, name: str, reactor: Reactor) -> None:
+        for desc in reactor.get_channels():
+            if desc.id in self._by_channel:
+                raise ValueError(f"channel {desc.id:#x} is already registered")
+            self._by_channel[desc.id] = reactor
+            self._descriptors.append(desc)
+        self._reactors[name] = reactor
+        reactor.set_switch(self)
+
+    def channel_descriptors(self) -> list[ChannelDescriptor]:
+        return list(self._descriptors)
+
+    @property
+    def node_info(self) -> NodeInfo:
+        return NodeInfo(
+            node_id=self.node_key.node_id,
+            listen_addr=self.listen_addr,
+            network=self.network,
+            channels=bytes(d.id for d in self._descriptors),
+            moniker=self.moniker,
+        )
+
+    def listen(self, host: str, port: int) -> int:
+        """Accept inbound peers on host:port (0 picks a free port); returns the bound port."""
+        listening = self._reactor.listenTCP(port, PeerConnectionFactory(self), interface=host)
+        self._ports.append(listening)
+        bound = int(listening.getHost().port)
+        self.listen_addr = f"tcp://{host}:{bound}"
+        return bound
+
+    @property
+    def peers(self) -> list[Peer]:
+        return list(self._peers.values())
+
+    # -- dialing --------------------------------------------------------------------------------------
+
+    def dial_peers(self, addresses: Iterable[str | NetAddress], persistent: bool = True) -> None:
+        """Dial `id@host:port` addresses; persistent ones are redialled with backoff whenever lost."""
+        for raw in addresses:
+            address = raw if isinstance(raw, NetAddress) else NetAddress.parse(raw)
+            if persistent:
+                self._persistent[address.node_id] = address
+            self._dial(address)
+
+    def _dial(self, address: NetAddress) -> None:
+        self._redial_calls.pop(address.node_id, None)
+        if self._stopping or address.node_id in self._peers or address.node_id in self._dialing:
+            return
+        if address.node_id == self.node_key.node_id:
+            log.warning("not dialing %s: that is our own node id", address)
+            return
+        wait = self._ban_remaining(address.node_id)
+        if wait > 0:
+            self._schedule_redial(address, wait)
+            return
+        self._dialing.add(address.node_id)
+        self._reactor.connectTCP(
+            address.host, address.port, PeerConnectionFactory(self, address), timeout=self.config.dial_timeout
+        )
+
+    def dial_failed(self, address: NetAddress, reason: str) -> None:
+        log.info("dialing %s failed: %s", address, reason)
+        self._dialing.discard(address.node_id)
+        self._maybe_redial(address.node_id)
+
+    def _maybe_redial(self, node_id: str) -> None:
+        address = self._persistent.get(node_id)
+        if address is None or self._stopping or node_id in self._redial_calls:
+            return
+        attempt = self._redial_attempts.get(node_id, 0)
+        self._redial_attempts[node_id] = attempt + 1
+        delay = min(self.config.redial_max, self.config.redial_base * 2**attempt)
+        delay = max(delay * random.uniform(0.8, 1.2), self._ban_remaining(node_id))
+        self._schedule_redial(address, delay)
+
+    def _schedule_redial(self, address: NetAddress, delay: float) -> None:
+        log.info("redialing %s in %.1fs", address, delay)
+        self._redial_calls[address.node_id] = self.clock.callLater(delay, self._dial, address)
+
+    # -- bans -----------------------------------------------------------------------------------------
+
+    def ban(self, peer_id: str, seconds: float) -> None:
+        """Refuse and disconnect `peer_id` for `seconds`."""
+        self._banned_until[peer_id] = self.clock.seconds() + seconds
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            self.stop_peer_for_error(peer, f"banned for {seconds:.0f}s")
+
+    def _ban_remaining(self, peer_id: str) -> float:
+        until = self._banned_until.get(peer_id)
+        if until is None:
+            return 0.0
+        remaining = until - self.clock.seconds()
+        if remaining <= 0:
+            del self._banned_until[peer_id]
+            return 0.0
+        return remaining
+
+    def is_banned(self, peer_id: str) -> bool:
+        return self._ban_remaining(peer_id) > 0
+
+    # -- connection life-cycle (called by PeerConnection) ---------------------------------------------
+
+    def admit_connection(self, conn: PeerConnection) -> str | None:
+        """A reason to refuse a new TCP connection before the handshake, or None."""
+        if self._stopping:
+            return "switch is stopping"
+        inbound = sum(1 for c in self._connections if not c.is_outbound)
+        if not conn.is_outbound and inbound >= self.config.max_inbound:
+            return f"too many inbound peers (max {self.config.max_inbound})"
+        self._connections.add(conn)
+        return None
+
+    def add_peer(self, conn: PeerConnection, result: HandshakeResult) -> Peer:
+        """The handshake succeeded: refuse banned or duplicate peers, else announce it to reactors."""
+        node_id = result.node_info.node_id
+        if self.is_banned(node_id):
+            raise RejectedPeerError(f"peer {node_id} is banned")
+        if node_id in self._peers:
+            raise RejectedPeerError(f"already connected to peer {node_id}")
+        assert conn.mconn is not None
+        peer = Peer(
+            node_info=result.node_info,
+            remote_address=conn.remote_address(),
+            is_outbound=conn.is_outbound,
+            is_persistent=node_id in self._persistent,
+            mconn=conn.mconn,
+            close=conn.close,
+        )
+        self._peers[node_id] = peer
+        self._dialing.discard(node_id)
+        self._redial_attempts.pop(node_id, None)
+        log.info("added %s", peer)
+        for reactor in self._reactors.values():
+            reactor.add_peer(peer)
+        return peer
+
+    def deliver(self, peer: Peer, channel_id: int, msg_bytes: bytes) -> None:
+        reactor = self._by_channel[channel_id]
+        reactor.filter_msg_bytes(channel_id, peer, msg_bytes)
+        reactor.receive(channel_id, peer, msg_bytes)
+
+    def stop_peer_for_error(self, peer: Peer, reason: str) -> None:
+        """Disconnect a misbehaving peer; a persistent one is redialled with backoff."""
+        log.info("stopping %s: %s", peer, reason)
+        peer.close(reason)
+
+    def connection_lost(self, conn: PeerConnection, reason: str) -> None:
+        self._connections.discard(conn)
+        if conn.dialed is not None:
+            self._dialing.discard(conn.dialed.node_id)
+        peer = conn.peer
+        if peer is not None and self._peers.get(peer.id) is peer:
+            del self._peers[peer.id]
+            for reactor in self._reactors.values():
+                reactor.remove_peer(peer, reason)
+        node_id = peer.id if peer is not None else conn.dialed.node_id if conn.dialed else None
+        if node_id is not None and node_id not in self._peers:
+            self._maybe_redial(node_id)
+        if self._stopping and not self._connections and self._all_closed is not None:
+            done, self._all_closed = self._all_closed, None
+            done.callback(None)
+
+    # -- shutdown -------------------------------------------------------------------------------------
+
+    def stop(self) -> defer.Deferred[None]:
+        """Stop listening, cancel redials and close every connection; fires once all are closed."""
+        self._stopping = True
+        for call in self._redial_calls.values():
+            cancel_call(call)
+        self._redial_calls.clear()
+        stopped = [defer.maybeDeferred(port.stopListening) for port in self._ports]
+        self._ports.clear()
+        closed: defer.Deferred[None] = defer.Deferred()
+        if self._connections:
+            self._all_closed = closed
+            for conn in list(self._connections):
+                conn.close("switch stopping")
+        else:
+            closed.callback(None)
+        return defer.gatherResults([*stopped, closed]).addCallback(lambda _: None)

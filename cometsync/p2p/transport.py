@@ -1,0 +1,188 @@
+"""Twisted glue: one `PeerConnection` protocol per TCP connection, driving the sans-IO handshake and
+MConnection, and turning every error into a logged close of that connection only."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from twisted.internet import protocol
+from twisted.python.failure import Failure
+
+from cometsync.p2p.clock import DelayedCall, cancel_call
+from cometsync.p2p.errors import P2PError
+from cometsync.p2p.handshake import HandshakeResult, PeerHandshake
+from cometsync.p2p.mconnection import MConnection
+from cometsync.p2p.netaddress import NetAddress
+from cometsync.p2p.peer import Peer
+
+if TYPE_CHECKING:
+    from cometsync.p2p.switch import Switch
+
+log = logging.getLogger(__name__)
+
+
+class TCPTransport(Protocol):
+    """What we use of Twisted's TCP transport (zope interfaces do not type-check as call targets)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def abortConnection(self) -> None: ...
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None: ...
+
+    def getPeer(self) -> Any: ...
+
+
+class _WriteBackpressure:
+    """A push producer on the TCP transport: when its write buffer fills, stop producing packets."""
+
+    def __init__(self, conn: PeerConnection) -> None:
+        self._conn = conn
+
+    def pauseProducing(self) -> None:
+        if self._conn.mconn is not None:
+            self._conn.mconn.pause_writing()
+
+    def resumeProducing(self) -> None:
+        if self._conn.mconn is not None:
+            self._conn.mconn.resume_writing()
+
+    def stopProducing(self) -> None:
+        self.pauseProducing()
+
+
+class PeerConnection(protocol.Protocol):
+    """Handshake, then MConnection; `close(reason)` aborts this connection and nothing else."""
+
+    def __init__(self, switch: Switch, dialed: NetAddress | None) -> None:
+        self.switch = switch
+        self.dialed = dialed
+        self.handshake: PeerHandshake | None = None
+        self.mconn: MConnection | None = None
+        self.peer: Peer | None = None
+        self.close_reason = "connection lost"
+        self._timeout: DelayedCall | None = None
+        self._tcp: TCPTransport | None = None
+
+    @property
+    def is_outbound(self) -> bool:
+        return self.dialed is not None
+
+    def connectionMade(self) -> None:
+        tcp = cast(TCPTransport, self.transport)
+        self._tcp = tcp
+        refusal = self.switch.admit_connection(self)
+        if refusal:
+            self.close(refusal)
+            return
+        tcp.registerProducer(_WriteBackpressure(self), True)
+        self.handshake = PeerHandshake(
+            self.switch.node_key.priv_key,
+            self.switch.node_info,
+            dialed_id=self.dialed.node_id if self.dialed else None,
+        )
+        self._timeout = self.switch.clock.callLater(
+            self.switch.config.handshake_timeout, self.close, "handshake timeout"
+        )
+        self._flush_handshake()
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            if self.mconn is not None:
+                assert self.handshake is not None
+                self.mconn.receive(self.handshake.secret.receive(data))
+            elif self.handshake is not None:
+                result = self.handshake.receive(data)
+                self._flush_handshake()
+                if result is not None:
+                    self._upgraded(result)
+        except P2PError as exc:
+            self.close(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug or a reactor's error: still only this connection goes
+            log.exception("unexpected error on connection %s", self._remote())
+            self.close(f"{type(exc).__name__}: {exc}")
+
+    def _flush_handshake(self) -> None:
+        assert self.handshake is not None
+        out = self.handshake.data_to_send()
+        if out and self._tcp is not None:
+            self._tcp.write(out)
+
+    def _upgraded(self, result: HandshakeResult) -> None:
+        cancel_call(self._timeout)
+        self.mconn = MConnection(
+            self.switch.clock,
+            self,
+            self.switch.channel_descriptors(),
+            self._on_message,
+            self.close,
+            self.switch.config.mconn,
+        )
+        self.mconn.start()
+        self.peer = self.switch.add_peer(self, result)
+        if result.leftover:
+            self.mconn.receive(result.leftover)
+
+    def _on_message(self, channel_id: int, msg_bytes: bytes) -> None:
+        assert self.peer is not None
+        self.switch.deliver(self.peer, channel_id, msg_bytes)
+
+    # MConnTransport: plaintext flushes are sealed here.
+    def write(self, data: bytes) -> None:
+        assert self.handshake is not None and self._tcp is not None
+        self.handshake.secret.write(data)
+        self._tcp.write(self.handshake.secret.data_to_send())
+
+    def pause_reading(self) -> None:
+        if self._tcp is not None:
+            self._tcp.pauseProducing()
+
+    def resume_reading(self) -> None:
+        if self._tcp is not None:
+            self._tcp.resumeProducing()
+
+    def close(self, reason: str) -> None:
+        """Abort the connection, logging why; the switch is told in `connectionLost`."""
+        if self._tcp is None or self.close_reason != "connection lost":
+            return
+        self.close_reason = reason
+        log.info("closing connection to %s: %s", self._remote(), reason)
+        if self.mconn is not None:
+            self.mconn.stop()
+        self._tcp.abortConnection()
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        cancel_call(self._timeout)
+        if self.mconn is not None:
+            self.mconn.stop()
+        self.switch.connection_lost(self, self.close_reason)
+
+    def _remote(self) -> str:
+        peer = self._tcp.getPeer() if self._tcp is not None else None
+        return f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+
+    def remote_address(self) -> tuple[str, int]:
+        peer = self._tcp.getPeer() if self._tcp is not None else None
+        return str(getattr(peer, "host", "")), int(getattr(peer, "port", 0))
+
+
+class PeerConnectionFactory(protocol.ClientFactory):
+    """Builds inbound connections (listening) or one outbound connection to `dialed`."""
+
+    def __init__(self, switch: Switch, dialed: NetAddress | None = None) -> None:
+        self.switch = switch
+        self.dialed = dialed
+
+    def buildProtocol(self, addr: Any) -> PeerConnection:
+        conn = PeerConnection(self.switch, self.dialed)
+        conn.factory = self
+        return conn
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        assert self.dialed is not None
+        self.switch.dial_failed(self.dialed, reason.getErrorMessage())
