@@ -357,8 +357,10 @@ class BlockPool(Generic[BlockT, CommitT]):
         self, requester: Requester[BlockT, CommitT], now: float, *, second: bool
     ) -> bool:
         """Fastest peer that has room and the height; peers we just gave up on only as a last resort."""
-        fresh_first = sorted(self._sorted_peers, key=lambda p: p.peer_id in requester.former)
-        for peer in fresh_first:
+        candidates = self._sorted_peers
+        if requester.former:
+            candidates = sorted(candidates, key=lambda p: p.peer_id in requester.former)
+        for peer in candidates:
             if (
                 requester.asked(peer.peer_id)
                 or peer.num_pending >= self.config.max_pending_per_peer
