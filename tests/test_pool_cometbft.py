@@ -238,3 +238,19 @@ def test_two_malicious_peers_staggered_cannot_keep_us_syncing() -> None:
     assert net.clock.seconds() - synced_at < 10
     assert "no verified block" in net.pool.is_caught_up().reason
     assert all(r.peer_id.startswith("bad") for r in net.requests if r.height > honest)
+
+
+def test_lowering_the_base_is_banned_and_its_requests_are_redone() -> None:
+    """GHSA-22qq covers base as well as height; the banned peer's outstanding heights go elsewhere."""
+    peers = [FakePeer("shifty", 5, 100, silent=True), FakePeer("other", 1, 100, silent=True)]
+    net = SimNetwork(peers, 5, verifier=None, disconnect_on_error=False)
+    net.start()
+    net.step(3.0)
+    assert net.pool.has_pending_request_from("shifty")
+    net.requests.clear()
+    net.pool.set_peer_range("shifty", 4, 100)
+    net.pump()
+    assert net.pool.is_peer_banned("shifty")
+    assert not net.pool.has_pending_request_from("shifty")
+    assert [b.peer_id for b in net.bans] == ["shifty"]
+    assert net.errors == []  # a ban is not a disconnect (CometBFT leaves that to the switch)
