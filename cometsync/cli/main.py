@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cometsync import __version__
+from cometsync.cli.kvstore import kvstore
 
 app = typer.Typer(
     name="cometsync",
@@ -24,6 +25,9 @@ def root() -> None:
 def version() -> None:
     """Print cometsync's version and the CometBFT protocol versions it speaks."""
     typer.echo(f"cometsync {__version__} (CometBFT v0.38 wire: p2p 8, block 11)")
+
+
+app.command()(kvstore)
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""Serving an `ABCIServicer` over gRPC on a TCP address, failing with a readable reason when it can't bind."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from cometsync.abci.address import split_host_port
+from cometsync.proto.tendermint.abci import types_pb2_grpc as abci_grpc
+
+
+class ServerStartError(Exception):
+    """The gRPC server could not listen on the requested address."""
+
+
+def _bind_failure_reason(target: str) -> str:
+    """Re-try the bind with a plain socket to learn why gRPC (which only says "failed") could not."""
+    if target.startswith("unix:"):
+        return "cannot bind the unix socket (does its directory exist? is the path already in use?)"
+    host, port = split_host_port(target)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"address lookup failed: {exc}"
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return "gRPC refused the address"
+
+
+class ABCIGrpcServer:
+    """A `tendermint.abci.ABCI` gRPC server; `start()` returns the bound port (useful with port 0)."""
+
+    def __init__(self, servicer: abci_grpc.ABCIServicer, target: str, workers: int = 8) -> None:
+        self._target = target
+        # SO_REUSEPORT (gRPC's default) would let a second app silently share a port already in use.
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="abci-server"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        abci_grpc.add_ABCIServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
+
+    def start(self) -> int:
+        try:
+            port: int = self._server.add_insecure_port(self._target)
+        except RuntimeError as exc:
+            raise ServerStartError(
+                f"cannot listen on {self._target}: {_bind_failure_reason(self._target)}"
+            ) from exc
+        self._server.start()
+        return port
+
+    def stop(self, grace_seconds: float) -> None:
+        """Refuse new calls, let running ones finish for up to `grace_seconds`, then close."""
+        self._server.stop(grace_seconds).wait()
