@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from cometsync import __version__
+from cometsync.cli.init_cmd import init
 from cometsync.cli.kvstore import kvstore
+from cometsync.cli.testnet_cmd import testnet
 
 app = typer.Typer(
     name="cometsync",
@@ -28,6 +30,8 @@ def version() -> None:
 
 
 app.command()(kvstore)
+app.command()(init)
+app.command()(testnet)
 
 
 def main() -> None:

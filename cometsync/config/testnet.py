@@ -1,0 +1,126 @@
+"""`cometsync testnet`: N validator homes (plus optional non-validators) that share one genesis and dial
+each other on 127.0.0.1, each on its own block of ports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cometsync.config.genesis_doc import GenesisValidator, genesis_document, random_chain_id, write_genesis
+from cometsync.config.home import HomeError, NodeKeys, consensus_engine_for, ensure_layout, generate_keys
+from cometsync.config.model import Config
+from cometsync.config.toml_io import save_config
+from cometsync.types import Genesis
+
+TESTNET_VALIDATOR_POWER = 1
+TESTNET_CHAIN_ID_PREFIX = "chain-"
+NODE_DIR_PREFIX = "node"
+PORTS_PER_NODE = 10
+LOCALHOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    """One node's ports: offsets 0, 1, 2, 4 from its base mirror CometBFT's 26656/26657/26658/26660."""
+
+    p2p: int
+    rpc: int
+    app: int
+    prometheus: int
+
+    @classmethod
+    def for_node(cls, starting_port: int, index: int) -> NodePorts:
+        base = starting_port + PORTS_PER_NODE * index
+        return cls(p2p=base, rpc=base + 1, app=base + 2, prometheus=base + 4)
+
+
+@dataclass(frozen=True)
+class TestnetNode:
+    """A home made by `make_testnet`."""
+
+    config: Config
+    node_id: str
+    ports: NodePorts
+    is_validator: bool
+
+
+def make_testnet(
+    output: Path,
+    validators: int,
+    non_validators: int = 0,
+    *,
+    chain_id: str | None = None,
+    starting_port: int = 26656,
+    populate_persistent_peers: bool = True,
+    initial_height: int = 0,
+) -> list[TestnetNode]:
+    """Write `output/node0 .. node{N-1}`; validators come first and get power 1 each, like CometBFT's."""
+    total = validators + non_validators
+    _check_request(output, validators, non_validators, starting_port, total)
+    homes = [output / f"{NODE_DIR_PREFIX}{index}" for index in range(total)]
+    configs = [
+        _node_config(home, index, NodePorts.for_node(starting_port, index))
+        for index, home in enumerate(homes)
+    ]
+    keys: list[NodeKeys] = []
+    for config in configs:
+        ensure_layout(config)
+        keys.append(generate_keys(config))
+    genesis_validators = [
+        GenesisValidator(keys[index].validator_key.pub_key, TESTNET_VALIDATOR_POWER, homes[index].name)
+        for index in range(validators)
+    ]
+    try:
+        document = genesis_document(
+            chain_id or random_chain_id(TESTNET_CHAIN_ID_PREFIX),
+            genesis_validators,
+            initial_height=initial_height,
+        )
+    except ValueError as exc:
+        raise HomeError(str(exc)) from None
+    genesis = Genesis.from_json(document)
+    addresses = [
+        f"{node_keys.node_key.node_id}@{LOCALHOST}:{NodePorts.for_node(starting_port, index).p2p}"
+        for index, node_keys in enumerate(keys)
+    ]
+    nodes = []
+    for index, (config, node_keys) in enumerate(zip(configs, keys, strict=True)):
+        write_genesis(config.genesis_path, document)
+        if populate_persistent_peers:
+            config.override("p2p.persistent_peers", ",".join(addresses[:index] + addresses[index + 1 :]))
+        config.cometsync.consensus_engine = consensus_engine_for(genesis, node_keys.validator_key)
+        save_config(config)
+        ports = NodePorts.for_node(starting_port, index)
+        nodes.append(TestnetNode(config, node_keys.node_key.node_id, ports, index < validators))
+    return nodes
+
+
+def _check_request(
+    output: Path, validators: int, non_validators: int, starting_port: int, total: int
+) -> None:
+    if validators < 1:
+        raise HomeError(f"a testnet needs at least one validator, got --v {validators}")
+    if non_validators < 0:
+        raise HomeError(f"the number of non-validators must not be negative, got --n {non_validators}")
+    last_port = NodePorts.for_node(starting_port, total - 1).prometheus
+    if starting_port < 1 or last_port > 0xFFFF:
+        raise HomeError(
+            f"ports {starting_port}..{last_port} do not fit: {total} nodes use {PORTS_PER_NODE} ports each "
+            "from --starting-port, which must leave room below 65536"
+        )
+    for index in range(total):
+        home = output / f"{NODE_DIR_PREFIX}{index}"
+        if home.exists():
+            raise HomeError(f"{home} already exists: choose another --o or remove it")
+
+
+def _node_config(home: Path, index: int, ports: NodePorts) -> Config:
+    config = Config(home)
+    config.override("moniker", f"{NODE_DIR_PREFIX}{index}")
+    config.override("p2p.laddr", f"tcp://{LOCALHOST}:{ports.p2p}")
+    config.override("p2p.allow_duplicate_ip", True)
+    config.override("rpc.laddr", f"tcp://{LOCALHOST}:{ports.rpc}")
+    config.override("instrumentation.prometheus_listen_addr", f"{LOCALHOST}:{ports.prometheus}")
+    config.override("cometsync.kvstore_laddr", f"tcp://{LOCALHOST}:{ports.app}")
+    return config

@@ -1,0 +1,159 @@
+"""Reading and writing config.toml: CometBFT files load (unknown keys ignored with one notice), and the
+files cometsync writes load in CometBFT too (same keys, Go duration strings, extra `[cometsync]` table).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from cometsync.config.duration import Duration
+from cometsync.config.fields import ConfigError, coerce, doc_of, settings_of
+from cometsync.config.model import SECTIONS, Config
+
+CONFIG_FILE_MODE = 0o644
+_log = logging.getLogger(__name__)
+Notice = Callable[[str], None]
+
+
+def load_config(home: str | os.PathLike[str], notice: Notice | None = None) -> Config:
+    """Read `<home>/config/config.toml`. Keys cometsync does not use are reported once through `notice`
+    (default: a logging warning) and kept in `Config.ignored_keys`; bad values raise ConfigError.
+    """
+    config = Config(Path(home))
+    path = config.config_path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (run `cometsync init --home {home}` first)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    config = parse_config(text, Path(home), source=str(path))
+    if config.ignored_keys:
+        (notice or _log.warning)(ignored_keys_notice(str(path), config.ignored_keys))
+    return config
+
+
+def parse_config(text: str, home: Path, source: str = "config.toml") -> Config:
+    """A Config from config.toml text; `source` names the file in error messages."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    config = Config(home)
+    ignored: list[str] = []
+    tables = {name: value for name, value in document.items() if isinstance(value, dict)}
+    top_level = {name: value for name, value in document.items() if not isinstance(value, dict)}
+    for attr in SECTIONS:
+        if attr == "base":
+            values: dict[str, Any] = top_level
+        else:
+            values = tables.pop(attr, {})
+        section = getattr(config, attr)
+        label = "" if attr == "base" else f"[{attr}] "
+        updates, unknown = _section_values(values, type(section), f"{source}: {label}")
+        setattr(config, attr, replace(section, **updates))
+        ignored.extend(name if attr == "base" else f"{attr}.{name}" for name in unknown)
+    ignored.extend(f"[{name}]" for name in tables)
+    config.ignored_keys = tuple(ignored)
+    return config
+
+
+def _section_values(
+    values: dict[str, Any], section_type: type, where: str
+) -> tuple[dict[str, Any], list[str]]:
+    known = {item.name: (item, kind) for item, kind in settings_of(section_type)}
+    updates: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in known:
+            continue
+        item, kind = known[name]
+        try:
+            updates[name] = coerce(value, kind, item)
+        except ValueError as exc:
+            raise ConfigError(f"{where}{name}: {exc}") from None
+    return updates, [name for name in values if name not in known]
+
+
+def ignored_keys_notice(source: str, keys: tuple[str, ...]) -> str:
+    return f"{source}: ignoring {len(keys)} setting(s) cometsync does not use: {', '.join(keys)}"
+
+
+def render_config(config: Config) -> str:
+    """config.toml text for `config`: every key with its comment, in CometBFT's section order."""
+    lines = [
+        "# This is a TOML config file, written by cometsync in CometBFT v0.38's format.",
+        "# For more information, see https://github.com/toml-lang/toml",
+        "",
+        '# NOTE: Any path below can be absolute (e.g. "/var/myawesomeapp/data") or',
+        '# relative to the home directory (e.g. "data").',
+    ]
+    for attr in SECTIONS:
+        section = getattr(config, attr)
+        lines.append("")
+        if attr != "base":
+            title = (type(section).__doc__ or "").splitlines()[0]
+            lines += ["#" * 55, f"###  {title}", "#" * 55, f"[{attr}]", ""]
+        for item, _ in settings_of(type(section)):
+            doc = doc_of(item)
+            lines += [f"# {line}" for line in doc.splitlines()]
+            lines.append(f"{item.name} = {toml_value(getattr(section, item.name))}")
+            if doc:
+                lines.append("")
+    return "\n".join(line for line in _squeeze_blank(lines)) + "\n"
+
+
+def _squeeze_blank(lines: list[str]) -> list[str]:
+    squeezed: list[str] = []
+    for line in lines:
+        if line or (squeezed and squeezed[-1]):
+            squeezed.append(line)
+    while squeezed and not squeezed[-1]:
+        squeezed.pop()
+    return squeezed
+
+
+def save_config(config: Config, path: Path | None = None) -> Path:
+    """Write config.toml (mode 0644, replaced atomically); returns the path written."""
+    target = path or config.config_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), CONFIG_FILE_MODE)
+            out.write(render_config(config))
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_value(value: object) -> str:
+    """A scalar as TOML: booleans, integers, durations as Go strings, strings as escaped basic strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Duration):
+        return toml_string(str(value))
+    if isinstance(value, str):
+        return toml_string(value)
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def toml_string(text: str) -> str:
+    escaped = "".join(
+        _ESCAPES.get(char) or (f"\\u{ord(char):04X}" if ord(char) < 0x20 or ord(char) == 0x7F else char)
+        for char in text
+    )
+    return f'"{escaped}"'
