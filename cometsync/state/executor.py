@@ -1,0 +1,79 @@
+"""BlockExecutor: validate → FinalizeBlock → check → save response → Commit → save state (Go's order).
+
+Saving the FinalizeBlock response before Commit and the state after it is what lets the handshake recover
+from a crash at any point without executing a block twice.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.state.app_conn import ConsensusApp
+from cometsync.state.state import State
+from cometsync.state.store import StateStore
+from cometsync.state.transition import check_finalize_response, finalize_block_request, next_state
+from cometsync.state.validation import validate_block
+from cometsync.store import BlockStore
+from cometsync.store.crashpoints import crash_point
+from cometsync.types import Block, BlockID, ValidatorSet
+
+
+class BlockExecutor:
+    """Applies blocks to the app and the stores; `apply_block` resolves to the new State."""
+
+    def __init__(self, state_store: StateStore, block_store: BlockStore, app: ConsensusApp) -> None:
+        self._state_store = state_store
+        self._block_store = block_store
+        self._app = app
+
+    def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
+        validate_block(state, block, skip_last_commit)
+
+    def apply_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+        """Full `validate_block` (incl. LastCommit signatures), then `apply_verified_block`."""
+        try:
+            validate_block(state, block)
+        except Exception as exc:
+            return defer.fail(exc)
+        return self.apply_verified_block(state, block_id, block)
+
+    def apply_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+        """Execute a block the caller already validated (e.g. blocksync after `validate_block`)."""
+        return defer.ensureDeferred(self._apply(state, block_id, block))
+
+    async def _apply(self, state: State, block_id: BlockID, block: Block) -> State:
+        request = finalize_block_request(block, state.last_validators, state.initial_height)
+        crash_point("executor.before_finalize_block")
+        response = await self._app.finalize_block(request)
+        crash_point("executor.after_finalize_block")
+        check_finalize_response(block, response)
+        self._state_store.save_finalize_block_response(block.height, response)
+        crash_point("executor.after_save_response")
+        new_state = next_state(state, block_id, block.header, response)
+        crash_point("executor.before_commit")
+        committed = await self._app.commit(abci_pb2.RequestCommit())
+        crash_point("executor.after_commit")
+        self._state_store.save(new_state)
+        crash_point("executor.after_save_state")
+        self._prune(committed.retain_height)
+        return new_state
+
+    def _prune(self, retain_height: int) -> None:
+        """Honour the app's `retain_height` (block store only), as Go's `pruneBlocks`."""
+        store = self._block_store
+        if retain_height > store.base and store.base > 0:
+            store.prune_blocks(min(retain_height, store.height))
+
+
+async def exec_commit_block(
+    app: ConsensusApp, block: Block, state_store: StateStore, initial_height: int
+) -> bytes:
+    """Go's `ExecCommitBlock` for replay: FinalizeBlock + Commit, no state change; returns the app hash."""
+    last_validators = (
+        state_store.load_validators(block.height - 1) if block.height > initial_height else ValidatorSet([])
+    )
+    response = await app.finalize_block(finalize_block_request(block, last_validators, initial_height))
+    check_finalize_response(block, response)
+    await app.commit(abci_pb2.RequestCommit())
+    return bytes(response.app_hash)

@@ -1,0 +1,187 @@
+"""StateStore: CometBFT v0.38's `state.db` keys and encodings (state, validators/params by height, responses).
+
+Validator sets are written in full only at change heights and checkpoints (every 100000 heights), other
+heights point at them by `last_height_changed`, exactly as Go does, so each side can read the other's db.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plyvel
+from google.protobuf.message import DecodeError
+
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.proto.tendermint.state import types_pb2 as state_pb2
+from cometsync.state.state import State
+from cometsync.store.db import open_db
+from cometsync.store.errors import DatabaseCorrupt, StoreError
+from cometsync.types import ConsensusParams, Genesis, ValidatorSet
+from cometsync.types.errors import TypesError
+
+STATE_KEY = b"stateKey"
+LAST_ABCI_RESPONSE_KEY = b"lastABCIResponseKey"
+VAL_SET_CHECKPOINT_INTERVAL = 100000
+
+
+def validators_key(height: int) -> bytes:
+    return b"validatorsKey:%d" % height
+
+
+def consensus_params_key(height: int) -> bytes:
+    return b"consensusParamsKey:%d" % height
+
+
+def abci_responses_key(height: int) -> bytes:
+    return b"abciResponsesKey:%d" % height
+
+
+def _last_stored_height_for(height: int, last_height_changed: int) -> int:
+    return max(height - height % VAL_SET_CHECKPOINT_INTERVAL, last_height_changed)
+
+
+class StateStore:
+    """Reads and writes `<home>/data/state.db`; every write is one synced batch."""
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, path: Path) -> StateStore:
+        return cls(open_db(path))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._db.get(key)
+        return value
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def load(self) -> State | None:
+        raw = self._get(STATE_KEY)
+        if not raw:
+            return None
+        try:
+            return State.from_bytes(raw)
+        except (DecodeError, TypesError, ValueError) as exc:
+            raise DatabaseCorrupt(f"cannot decode the state stored under 'stateKey': {exc}") from exc
+
+    def load_or_genesis(self, genesis: Genesis) -> State:
+        """The saved state, or the genesis state when nothing was saved yet (not written until `save`)."""
+        state = self.load()
+        return state if state is not None else State.from_genesis(genesis)
+
+    def save(self, state: State) -> None:
+        """Go's `Save`: the validators for height+1 (and for the first height), params for height, state."""
+        next_height = state.last_block_height + 1
+        with self._db.write_batch(sync=True) as batch:
+            if next_height == 1:
+                next_height = state.initial_height
+                batch.put(
+                    validators_key(next_height),
+                    self._validators_info(next_height, next_height, state.validators),
+                )
+            batch.put(
+                validators_key(next_height + 1),
+                self._validators_info(
+                    next_height + 1, state.last_height_validators_changed, state.next_validators
+                ),
+            )
+            params_info = state_pb2.ConsensusParamsInfo(
+                last_height_changed=state.last_height_consensus_params_changed
+            )
+            if state.last_height_consensus_params_changed == next_height:
+                params_info.consensus_params.CopyFrom(state.consensus_params.to_proto())
+            batch.put(consensus_params_key(next_height), params_info.SerializeToString())
+            batch.put(STATE_KEY, state.to_bytes())
+
+    @staticmethod
+    def _validators_info(height: int, last_height_changed: int, validators: ValidatorSet) -> bytes:
+        if last_height_changed > height:
+            raise StoreError("lastHeightChanged cannot be greater than ValidatorsInfo height")
+        info = state_pb2.ValidatorsInfo(last_height_changed=last_height_changed)
+        if height == last_height_changed or height % VAL_SET_CHECKPOINT_INTERVAL == 0:
+            info.validator_set.CopyFrom(validators.to_proto())
+        return bytes(info.SerializeToString())
+
+    # -- validators and params by height ---------------------------------------------------------
+
+    def _validators_info_at(self, height: int) -> state_pb2.ValidatorsInfo | None:
+        raw = self._get(validators_key(height))
+        if not raw:
+            return None
+        try:
+            info: state_pb2.ValidatorsInfo = state_pb2.ValidatorsInfo.FromString(raw)
+        except DecodeError as exc:
+            raise DatabaseCorrupt(f"cannot decode validators at height {height}: {exc}") from exc
+        return info
+
+    def load_validators(self, height: int) -> ValidatorSet:
+        """The validator set of `height`, replaying priorities from the last full copy when needed."""
+        info = self._validators_info_at(height)
+        if info is None:
+            raise StoreError(f"no validator set stored for height {height}")
+        if info.HasField("validator_set"):
+            return ValidatorSet.from_proto(info.validator_set)
+        stored_height = _last_stored_height_for(height, info.last_height_changed)
+        stored = self._validators_info_at(stored_height)
+        if stored is None or not stored.HasField("validator_set"):
+            raise StoreError(f"couldn't find validators at height {stored_height} (for height {height})")
+        validators = ValidatorSet.from_proto(stored.validator_set)
+        if height > stored_height:
+            validators.increment_proposer_priority(height - stored_height)
+        return validators
+
+    def load_consensus_params(self, height: int) -> ConsensusParams:
+        info = self._params_info_at(height)
+        if not info.HasField("consensus_params"):
+            info = self._params_info_at(info.last_height_changed)
+        return ConsensusParams.from_proto(info.consensus_params)
+
+    def _params_info_at(self, height: int) -> state_pb2.ConsensusParamsInfo:
+        raw = self._get(consensus_params_key(height))
+        if not raw:
+            raise StoreError(f"no consensus params stored for height {height}")
+        try:
+            info: state_pb2.ConsensusParamsInfo = state_pb2.ConsensusParamsInfo.FromString(raw)
+        except DecodeError as exc:
+            raise DatabaseCorrupt(f"cannot decode consensus params at height {height}: {exc}") from exc
+        return info
+
+    # -- FinalizeBlock responses -----------------------------------------------------------------
+
+    def save_finalize_block_response(self, height: int, response: abci_pb2.ResponseFinalizeBlock) -> None:
+        """Saved before Commit so a crash between Commit and `save` can be recovered without re-execution."""
+        last = state_pb2.ABCIResponsesInfo(height=height)
+        last.response_finalize_block.CopyFrom(response)
+        with self._db.write_batch(sync=True) as batch:
+            batch.put(abci_responses_key(height), response.SerializeToString())
+            batch.put(LAST_ABCI_RESPONSE_KEY, last.SerializeToString())
+
+    def load_finalize_block_response(self, height: int) -> abci_pb2.ResponseFinalizeBlock | None:
+        raw = self._get(abci_responses_key(height))
+        if raw is None:
+            return None
+        try:
+            response: abci_pb2.ResponseFinalizeBlock = abci_pb2.ResponseFinalizeBlock.FromString(raw)
+        except DecodeError as exc:
+            raise DatabaseCorrupt(
+                f"cannot decode the FinalizeBlock response of height {height}: {exc}"
+            ) from exc
+        return response
+
+    def load_last_finalize_block_response(self, height: int) -> abci_pb2.ResponseFinalizeBlock:
+        """The most recent saved response, which must be for `height`."""
+        raw = self._get(LAST_ABCI_RESPONSE_KEY)
+        if not raw:
+            raise StoreError("no last FinalizeBlock response has been saved")
+        try:
+            info = state_pb2.ABCIResponsesInfo.FromString(raw)
+        except DecodeError as exc:
+            raise DatabaseCorrupt(f"cannot decode the last FinalizeBlock response: {exc}") from exc
+        if info.height != height:
+            raise StoreError(f"expected the FinalizeBlock response of height {height}, found {info.height}")
+        last: abci_pb2.ResponseFinalizeBlock = info.response_finalize_block
+        return last

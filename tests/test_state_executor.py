@@ -1,0 +1,132 @@
+"""BlockExecutor + Handshaker against the kvstore app as a real gRPC subprocess, on a real CometBFT chain.
+
+apply_block validates every block against the state, so a wrong app hash, last_results_hash or validator
+set after any block fails at the next one: all 310 blocks of the localnet chain must apply.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+from abci_grpc_app import GrpcConsensusApp, start_kvstore, stop_process
+from crash_driver import open_stores, sync_chain
+from state_fixtures import LOCALNET_CHAIN
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.state import AppAheadOfStore, AppHashMismatch, InvalidBlockForState
+from cometsync.state.handshake import info_request
+from cometsync.types import BlockID, PartSet
+
+TIP = LOCALNET_CHAIN.tip
+
+
+class KVStoreTestCase(unittest.TestCase):
+    timeout = 240
+
+    def start_app(self, home: Path) -> GrpcConsensusApp:
+        proc, address = start_kvstore(home)
+        self.addCleanup(stop_process, proc)
+        app = GrpcConsensusApp(address)
+        self.addCleanup(app.close)
+        return app
+
+    def setUp(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="cometsync-state-"))
+        self.addCleanup(shutil.rmtree, self.home, True)
+
+
+class ExecutorOnRealChainTest(KVStoreTestCase):
+    @defer.inlineCallbacks
+    def test_applies_all_localnet_blocks_with_matching_hashes(self) -> Generator[Any, Any, None]:
+        app = self.start_app(self.home)
+        state = yield defer.ensureDeferred(sync_chain(self.home, app, LOCALNET_CHAIN, TIP))
+        self.assertEqual(state.last_block_height, TIP)
+        # 195 txs in blocks 1..310: the kvstore app hash is varint(195) in 8 bytes.
+        self.assertEqual(state.app_hash, bytes([195 * 2 & 0x7F | 0x80, 195 * 2 >> 7]) + bytes(6))
+        block_store, state_store = open_stores(self.home)
+        try:
+            # The validator power change of block 152 took effect at 154, as on the real chain.
+            self.assertEqual(
+                state_store.load_validators(153).hash(), LOCALNET_CHAIN.block(153).header.validators_hash
+            )
+            self.assertEqual(
+                state_store.load_validators(154).hash(), LOCALNET_CHAIN.block(154).header.validators_hash
+            )
+            self.assertEqual(state.validators.hash(), LOCALNET_CHAIN.block(TIP).header.next_validators_hash)
+            response = state_store.load_finalize_block_response(152)
+            assert response is not None
+            self.assertEqual(len(response.validator_updates), 1)
+            self.assertEqual(
+                state_store.load_consensus_params(TIP), LOCALNET_CHAIN.genesis().consensus_params
+            )
+            reloaded = state_store.load()
+            assert reloaded is not None
+            self.assertEqual(reloaded.to_bytes(), state.to_bytes())
+        finally:
+            block_store.close()
+            state_store.close()
+        info = yield app.info(info_request())
+        self.assertEqual((info.last_block_height, info.last_block_app_hash), (TIP, state.app_hash))
+
+    @defer.inlineCallbacks
+    def test_restart_replays_nothing_and_rejects_a_foreign_app(self) -> Generator[Any, Any, None]:
+        app = self.start_app(self.home)
+        yield defer.ensureDeferred(sync_chain(self.home, app, LOCALNET_CHAIN, 20))
+        state = yield defer.ensureDeferred(sync_chain(self.home, app, LOCALNET_CHAIN, 20))
+        self.assertEqual(state.last_block_height, 20)
+        # A fresh app (empty data) behind the store: the handshake replays blocks 1..20 into it.
+        other_home = self.home / "other-app"
+        other_home.mkdir()
+        fresh = self.start_app(other_home)
+        state = yield defer.ensureDeferred(sync_chain(self.home, fresh, LOCALNET_CHAIN, 25))
+        self.assertEqual(state.last_block_height, 25)
+        info = yield fresh.info(info_request())
+        self.assertEqual(info.last_block_height, 25)
+        # An app ahead of the store: refused with a message that says what to do.
+        ahead_home = self.home / "ahead"
+        ahead = self.start_app(ahead_home)
+        yield defer.ensureDeferred(sync_chain(ahead_home, ahead, LOCALNET_CHAIN, 30))
+        failure = yield self.assertFailure(
+            defer.ensureDeferred(sync_chain(self.home, ahead, LOCALNET_CHAIN, 30)), AppAheadOfStore
+        )
+        self.assertIn("reset the app's data", str(failure))
+
+    @defer.inlineCallbacks
+    def test_app_hash_disagreement_is_refused(self) -> Generator[Any, Any, None]:
+        app = self.start_app(self.home)
+        yield defer.ensureDeferred(sync_chain(self.home, app, LOCALNET_CHAIN, 12))
+        # Another app home at the same height but with different data (one extra kv tx committed).
+        other_home = self.home / "other"
+        other = self.start_app(other_home)
+        yield other.init_chain(abci_pb2.RequestInitChain(chain_id="localnet-4v", initial_height=1))
+        for height in range(1, 13):
+            yield other.finalize_block(abci_pb2.RequestFinalizeBlock(height=height, txs=[b"k=v"]))
+            yield other.commit(abci_pb2.RequestCommit())
+        failure = yield self.assertFailure(
+            defer.ensureDeferred(sync_chain(self.home, other, LOCALNET_CHAIN, 12)), AppHashMismatch
+        )
+        self.assertIn("does not belong to this node's data directory", str(failure))
+
+    @defer.inlineCallbacks
+    def test_invalid_block_is_refused_before_execution(self) -> Generator[Any, Any, None]:
+        from cometsync.state import BlockExecutor, Handshaker
+
+        app = self.start_app(self.home)
+        block_store, state_store = open_stores(self.home)
+        self.addCleanup(state_store.close)
+        self.addCleanup(block_store.close)
+        state = yield Handshaker(state_store, block_store, LOCALNET_CHAIN.genesis(), app).handshake()
+        executor = BlockExecutor(state_store, block_store, app)
+        block = LOCALNET_CHAIN.block(2)
+        block_id = BlockID(block.hash(), PartSet.from_data(block.to_proto_bytes()).header())
+        failure = yield self.assertFailure(executor.apply_block(state, block_id, block), InvalidBlockForState)
+        self.assertIn("wrong height", str(failure))
+        info = yield app.info(info_request())
+        self.assertEqual(info.last_block_height, 0)
+        self.assertIsNotNone(state_store.load())
