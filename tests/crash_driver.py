@@ -14,9 +14,32 @@ from state_fixtures import LOCALNET_CHAIN, FixtureChain
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorCore
 
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
+from cometsync.state.handshake import info_request
 from cometsync.store import BlockStore
 from cometsync.types import BlockID, PartSet
+
+
+class DoubleExecution(Exception):
+    """The app was asked to execute a block it had already committed."""
+
+
+class GuardedApp(GrpcConsensusApp):
+    """Asks the app its committed height before every FinalizeBlock and refuses re-execution."""
+
+    async def _guarded_finalize(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> abci_pb2.ResponseFinalizeBlock:
+        info = await self.info(info_request())
+        if info.last_block_height >= request.height:
+            raise DoubleExecution(f"block {request.height} sent again; app at {info.last_block_height}")
+        return await super().finalize_block(request)
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
+        return defer.ensureDeferred(self._guarded_finalize(request))
 
 
 def open_stores(home: Path) -> tuple[BlockStore, StateStore]:
@@ -43,7 +66,7 @@ async def sync_chain(home: Path, app: GrpcConsensusApp, chain: FixtureChain, upt
 
 
 def main(reactor: IReactorCore, home: str, address: str, upto: str) -> defer.Deferred[None]:
-    app = GrpcConsensusApp(address)
+    app = GuardedApp(address)
 
     async def run() -> None:
         try:
