@@ -1,0 +1,174 @@
+"""config.toml: CometBFT's file loads (unused keys noticed once), ours round-trips and stays readable by
+CometBFT (same keys, same TOML types), and every bad value is an error naming file, section and key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cometsync.config import Config, ConfigError, Duration, load_config, parse_config, render_config, save_config
+
+COMETBFT_CONFIG = Path(__file__).parent / "data" / "cometbft-v0.38.25-config" / "config.toml"
+PEER = "814cd33118b2fc4c8f598745eec0a0f757302490@127.0.0.1:28100"
+# Where cometsync's defaults differ from `cometbft init`'s on purpose (see docs/cli.md).
+INTENDED_DIFFERENCES = {"proxy_app", "moniker", "abci"}
+
+
+def write_home(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text(text)
+    return tmp_path
+
+
+def test_cometbft_config_loads_with_one_notice(tmp_path: Path) -> None:
+    home = write_home(tmp_path, COMETBFT_CONFIG.read_text())
+    notices: list[str] = []
+    config = load_config(home, notice=notices.append)
+    assert len(notices) == 1
+    notice = notices[0]
+    assert str(home / "config" / "config.toml") in notice
+    for key in ("filter_peers", "rpc.cors_allowed_origins", "p2p.pex", "consensus.timeout_propose"):
+        assert key in notice and key in config.ignored_keys
+    for section in ("[mempool]", "[statesync]", "[storage]", "[tx_index]"):
+        assert section in notice
+    assert "p2p.laddr" not in config.ignored_keys and "proxy_app" not in config.ignored_keys
+    assert config.base.proxy_app == "tcp://127.0.0.1:26658"
+    assert config.base.abci == "socket"
+    assert config.base.moniker == "cometbft-node"
+    assert config.p2p.laddr == "tcp://0.0.0.0:26656"
+    assert config.p2p.send_rate == config.p2p.recv_rate == 5120000
+    assert config.p2p.flush_throttle_timeout == Duration.parse("100ms")
+    assert config.p2p.handshake_timeout == Duration.parse("20s")
+    assert config.rpc.laddr == "tcp://127.0.0.1:26657"
+    assert config.blocksync.version == "v0"
+    assert config.consensus.timeout_commit == Duration.parse("1s")
+    assert config.instrumentation.prometheus_listen_addr == ":26660"
+    assert config.instrumentation.namespace == "cometbft"
+    assert config.cometsync.window_bytes == 256 * 1024 * 1024
+    assert config.cometsync.consensus_engine == "follow"
+
+
+def test_cometbft_defaults_equal_ours_except_where_intended(tmp_path: Path) -> None:
+    """Every key cometsync writes exists in CometBFT's file with the same TOML type and default value."""
+    cometbft = tomllib.loads(COMETBFT_CONFIG.read_text())
+    ours = tomllib.loads(render_config(Config(tmp_path)))
+    for key, value in ours.items():
+        if key == "cometsync":
+            continue
+        if isinstance(value, dict):
+            for name, item in value.items():
+                assert cometbft[key][name] == item, f"[{key}] {name}"
+        elif key not in INTENDED_DIFFERENCES:
+            assert cometbft[key] == value, key
+    assert {key for key in ours if not isinstance(ours[key], dict)} <= set(cometbft)
+    assert "cometsync" not in cometbft
+
+
+def test_no_notice_for_our_own_file(tmp_path: Path) -> None:
+    config = Config(tmp_path)
+    save_config(config)
+    notices: list[str] = []
+    loaded = load_config(tmp_path, notice=notices.append)
+    assert notices == [] and loaded == config
+    assert (tmp_path / "config" / "config.toml").stat().st_mode & 0o777 == 0o644
+
+
+def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
+    config = Config(tmp_path)
+    config.override("moniker", 'tab\there "quoted" back\\slash\nnew line \x7f é ☃')
+    config.override("p2p.persistent_peers", PEER)
+    config.override("p2p.allow_duplicate_ip", "true")
+    config.override("p2p.send_rate", "1_000")
+    config.override("consensus.timeout_commit", "1m30s")
+    config.override("cometsync.verify_workers", 0)
+    config.override("rpc.laddr", "unix:///tmp/rpc.sock")
+    assert parse_config(render_config(config), tmp_path) == config
+    assert config.p2p.send_rate == 1000 and config.p2p.allow_duplicate_ip is True
+    assert 'timeout_commit = "1m30s"' in render_config(config)
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[p2p]\nsend_rate = \"fast\"\n", "[p2p] send_rate: expected an integer, got 'fast'"),
+        ("[p2p]\nsend_rate = -1\n", "[p2p] send_rate: must be at least 0"),
+        ("[p2p]\nflush_throttle_timeout = \"100\"\n", "[p2p] flush_throttle_timeout: invalid duration '100'"),
+        ("[p2p]\nhandshake_timeout = 20\n", "[p2p] handshake_timeout: expected a duration string"),
+        ("[p2p]\npersistent_peers = \"abc@1.2.3.4:26656\"\n", "[p2p] persistent_peers: invalid node id 'abc'"),
+        (f"[p2p]\npersistent_peers = \"{PEER[:-6]}\"\n", "[p2p] persistent_peers: address"),
+        ("[p2p]\nladdr = \"localhost\"\n", "[p2p] laddr: 'localhost' is not host:port"),
+        ("[p2p]\nallow_duplicate_ip = \"yes\"\n", "[p2p] allow_duplicate_ip: expected true or false"),
+        ("[blocksync]\nversion = \"v1\"\n", "[blocksync] version: must be one of 'v0', got 'v1'"),
+        ("[cometsync]\nconsensus_engine = \"bft\"\n", "[cometsync] consensus_engine: must be one of 'follow', 'solo'"),
+        ("[cometsync]\nwindow_bytes = 0\n", "[cometsync] window_bytes: must be at least 1"),
+        ("proxy_app = \"http://x:1\"\n", "proxy_app: ABCI address 'http://x:1': unsupported scheme"),
+        ("db_backend = \"rocksdb\"\n", "db_backend: must be one of 'goleveldb', 'cleveldb'"),
+        ("moniker = 5\n", "moniker: expected a string, got 5"),
+        ("log_format = \"xml\"\n", "log_format: must be one of 'plain', 'json'"),
+        ("[p2p\nladdr = 1\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_file_section_and_key(tmp_path: Path, toml: str, expected: str) -> None:
+    home = write_home(tmp_path, toml)
+    with pytest.raises(ConfigError) as raised:
+        load_config(home)
+    message = str(raised.value)
+    assert message.startswith(f"{home / 'config' / 'config.toml'}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file.*cometsync init --home"):
+        load_config(tmp_path)
+
+
+def test_override_is_a_one_liner_per_flag(tmp_path: Path) -> None:
+    config = Config(tmp_path)
+    config.override("proxy_app", "tcp://127.0.0.1:36658")
+    config.override("moniker", "alice")
+    config.override("p2p.laddr", "tcp://127.0.0.1:36656")
+    config.override("p2p.persistent_peers", PEER)
+    config.override("rpc.laddr", "tcp://127.0.0.1:36657")
+    config.override("p2p.dial_timeout", Duration.parse("5s"))
+    assert config.base.proxy_app == "tcp://127.0.0.1:36658" and config.base.moniker == "alice"
+    assert config.p2p.laddr == "tcp://127.0.0.1:36656" and config.p2p.persistent_peers == PEER
+    assert config.rpc.laddr == "tcp://127.0.0.1:36657" and config.p2p.dial_timeout.seconds == 5.0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("p2p.nope", "1", "unknown config key 'p2p.nope'"),
+        ("mempool.size", "1", "unknown config key 'mempool.size'"),
+        ("base.moniker", "x", "unknown config key 'base.moniker'"),
+        ("p2p.send_rate", "lots", "p2p.send_rate: expected an integer, got 'lots'"),
+        ("p2p.pex", "true", "unknown config key 'p2p.pex'"),
+        ("p2p.allow_duplicate_ip", "maybe", "p2p.allow_duplicate_ip: expected true or false"),
+        ("consensus.timeout_commit", "-1s", "consensus.timeout_commit: must be at least 0"),
+        ("cometsync.consensus_engine", "raft", "cometsync.consensus_engine: must be one of"),
+    ],
+)
+def test_override_errors(tmp_path: Path, key: str, value: str, expected: str) -> None:
+    config = Config(tmp_path)
+    before = render_config(config)
+    with pytest.raises(ConfigError, match="^" + expected.replace("(", r"\(")):
+        config.override(key, value)
+    assert render_config(config) == before
+
+
+def test_paths_resolve_against_home(tmp_path: Path) -> None:
+    config = Config(tmp_path)
+    assert config.config_path == tmp_path / "config" / "config.toml"
+    assert config.genesis_path == tmp_path / "config" / "genesis.json"
+    assert config.node_key_path == tmp_path / "config" / "node_key.json"
+    assert config.priv_validator_key_path == tmp_path / "config" / "priv_validator_key.json"
+    assert config.priv_validator_state_path == tmp_path / "data" / "priv_validator_state.json"
+    assert config.db_path == tmp_path / "data"
+    config.override("db_dir", "/var/lib/chain")
+    config.override("genesis_file", "elsewhere/genesis.json")
+    assert config.db_path == Path("/var/lib/chain")
+    assert config.genesis_path == tmp_path / "elsewhere" / "genesis.json"
