@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from cometsync.config import Config, ConfigError, Duration, load_config, parse_config, render_config, save_config
+from cometsync.config import (
+    Config,
+    ConfigError,
+    Duration,
+    load_config,
+    parse_config,
+    render_config,
+    save_config,
+)
 
 COMETBFT_CONFIG = Path(__file__).parent / "data" / "cometbft-v0.38.25-config" / "config.toml"
 PEER = "814cd33118b2fc4c8f598745eec0a0f757302490@127.0.0.1:28100"
@@ -93,21 +101,27 @@ def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ("[p2p]\nsend_rate = \"fast\"\n", "[p2p] send_rate: expected an integer, got 'fast'"),
+        ('[p2p]\nsend_rate = "fast"\n', "[p2p] send_rate: expected an integer, got 'fast'"),
         ("[p2p]\nsend_rate = -1\n", "[p2p] send_rate: must be at least 0"),
-        ("[p2p]\nflush_throttle_timeout = \"100\"\n", "[p2p] flush_throttle_timeout: invalid duration '100'"),
+        ('[p2p]\nflush_throttle_timeout = "100"\n', "[p2p] flush_throttle_timeout: invalid duration '100'"),
         ("[p2p]\nhandshake_timeout = 20\n", "[p2p] handshake_timeout: expected a duration string"),
-        ("[p2p]\npersistent_peers = \"abc@1.2.3.4:26656\"\n", "[p2p] persistent_peers: invalid node id 'abc'"),
-        (f"[p2p]\npersistent_peers = \"{PEER[:-6]}\"\n", "[p2p] persistent_peers: address"),
-        ("[p2p]\nladdr = \"localhost\"\n", "[p2p] laddr: 'localhost' is not host:port"),
-        ("[p2p]\nallow_duplicate_ip = \"yes\"\n", "[p2p] allow_duplicate_ip: expected true or false"),
-        ("[blocksync]\nversion = \"v1\"\n", "[blocksync] version: must be one of 'v0', got 'v1'"),
-        ("[cometsync]\nconsensus_engine = \"bft\"\n", "[cometsync] consensus_engine: must be one of 'follow', 'solo'"),
+        (
+            '[p2p]\npersistent_peers = "abc@1.2.3.4:26656"\n',
+            "[p2p] persistent_peers: invalid node id 'abc'",
+        ),
+        (f'[p2p]\npersistent_peers = "{PEER[:-6]}"\n', "[p2p] persistent_peers: address"),
+        ('[p2p]\nladdr = "localhost"\n', "[p2p] laddr: 'localhost' is not host:port"),
+        ('[p2p]\nallow_duplicate_ip = "yes"\n', "[p2p] allow_duplicate_ip: expected true or false"),
+        ('[blocksync]\nversion = "v1"\n', "[blocksync] version: must be one of 'v0', got 'v1'"),
+        (
+            '[cometsync]\nconsensus_engine = "bft"\n',
+            "[cometsync] consensus_engine: must be one of 'follow', 'solo'",
+        ),
         ("[cometsync]\nwindow_bytes = 0\n", "[cometsync] window_bytes: must be at least 1"),
-        ("proxy_app = \"http://x:1\"\n", "proxy_app: ABCI address 'http://x:1': unsupported scheme"),
-        ("db_backend = \"rocksdb\"\n", "db_backend: must be one of 'goleveldb', 'cleveldb'"),
+        ('proxy_app = "http://x:1"\n', "proxy_app: ABCI address 'http://x:1': unsupported scheme"),
+        ('db_backend = "rocksdb"\n', "db_backend: must be one of 'goleveldb', 'cleveldb'"),
         ("moniker = 5\n", "moniker: expected a string, got 5"),
-        ("log_format = \"xml\"\n", "log_format: must be one of 'plain', 'json'"),
+        ('log_format = "xml"\n', "log_format: must be one of 'plain', 'json'"),
         ("[p2p\nladdr = 1\n", "not valid TOML"),
     ],
 )
@@ -122,7 +136,7 @@ def test_errors_name_file_section_and_key(tmp_path: Path, toml: str, expected: s
 
 
 def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such file.*cometsync init --home"):
+    with pytest.raises(ConfigError, match=r"no such file.*cometsync init --home"):
         load_config(tmp_path)
 
 
