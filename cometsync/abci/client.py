@@ -1,0 +1,314 @@
+"""The client side of CometBFT v0.38's `tendermint.abci.ABCI` gRPC service, for code on Twisted's reactor.
+
+Each call is a grpc `.future()` on the synchronous stub; its completion is handed back to the reactor
+with `callFromThread`, so the reactor thread never blocks. UNAVAILABLE is retried with backoff (the app
+may be restarting) within a `RetryPolicy`; deadlines and error statuses become typed `ABCIError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import grpc
+from twisted.internet import defer
+
+from cometsync.abci.address import grpc_target
+from cometsync.abci.checks import check_finalize_block_response
+from cometsync.abci.errors import ABCIError, ABCITimeout, ABCIUnavailable
+from cometsync.abci.retry import RetryPolicy
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.proto.tendermint.abci import types_pb2_grpc as abci_grpc
+
+Resp = TypeVar("Resp")
+
+_CHANNEL_OPTIONS = [
+    # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry budget after an app restart.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # Blocks can be far larger than gRPC's 4 MiB default message limit.
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+]
+
+
+class ABCIClient(Protocol):
+    """One ABCI connection: every method returns a Deferred firing with the response or an `ABCIError`."""
+
+    def echo(self, request: abci_pb2.RequestEcho) -> defer.Deferred[abci_pb2.ResponseEcho]: ...
+
+    def flush(self, request: abci_pb2.RequestFlush) -> defer.Deferred[abci_pb2.ResponseFlush]: ...
+
+    def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]: ...
+
+    def init_chain(
+        self, request: abci_pb2.RequestInitChain
+    ) -> defer.Deferred[abci_pb2.ResponseInitChain]: ...
+
+    def query(self, request: abci_pb2.RequestQuery) -> defer.Deferred[abci_pb2.ResponseQuery]: ...
+
+    def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]: ...
+
+    def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]: ...
+
+    def list_snapshots(
+        self, request: abci_pb2.RequestListSnapshots
+    ) -> defer.Deferred[abci_pb2.ResponseListSnapshots]: ...
+
+    def offer_snapshot(
+        self, request: abci_pb2.RequestOfferSnapshot
+    ) -> defer.Deferred[abci_pb2.ResponseOfferSnapshot]: ...
+
+    def load_snapshot_chunk(
+        self, request: abci_pb2.RequestLoadSnapshotChunk
+    ) -> defer.Deferred[abci_pb2.ResponseLoadSnapshotChunk]: ...
+
+    def apply_snapshot_chunk(
+        self, request: abci_pb2.RequestApplySnapshotChunk
+    ) -> defer.Deferred[abci_pb2.ResponseApplySnapshotChunk]: ...
+
+    def prepare_proposal(
+        self, request: abci_pb2.RequestPrepareProposal
+    ) -> defer.Deferred[abci_pb2.ResponsePrepareProposal]: ...
+
+    def process_proposal(
+        self, request: abci_pb2.RequestProcessProposal
+    ) -> defer.Deferred[abci_pb2.ResponseProcessProposal]: ...
+
+    def extend_vote(
+        self, request: abci_pb2.RequestExtendVote
+    ) -> defer.Deferred[abci_pb2.ResponseExtendVote]: ...
+
+    def verify_vote_extension(
+        self, request: abci_pb2.RequestVerifyVoteExtension
+    ) -> defer.Deferred[abci_pb2.ResponseVerifyVoteExtension]: ...
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]: ...
+
+    def close(self) -> None: ...
+
+
+class _DelayedCall(Protocol):
+    def cancel(self) -> None: ...
+
+    def active(self) -> bool: ...
+
+
+class ReactorLike(Protocol):
+    """The part of Twisted's reactor the client needs (time, timers, and re-entry from gRPC threads)."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> _DelayedCall: ...
+
+    def callFromThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None: ...
+
+
+class _Call:
+    """One logical ABCI call: attempts on the gRPC stub until success, a final error, or cancellation."""
+
+    def __init__(
+        self,
+        client: GrpcABCIClient,
+        method_name: str,
+        invoke: Callable[[], grpc.Future],
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self._method_name = method_name
+        self._invoke = invoke
+        self._timeout = timeout
+        self._started = client.reactor.seconds()
+        self._attempts = 0
+        self._future: grpc.Future | None = None
+        self._retry_call: _DelayedCall | None = None
+        self.result: defer.Deferred[Any] = defer.Deferred(lambda _: self.abort())
+
+    def attempt(self) -> None:
+        self._retry_call = None
+        self._attempts += 1
+        self._future = self._invoke()
+        self._future.add_done_callback(lambda f: self._client.reactor.callFromThread(self._on_done, f))
+
+    def abort(self) -> None:
+        """Stop trying (cancellation or client close); the result is failed by the caller of abort."""
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        if self._future is not None:
+            self._future.cancel()
+
+    def fail(self, error: ABCIError) -> None:
+        self.abort()
+        if not self.result.called:
+            self.result.errback(error)
+
+    def _on_done(self, future: grpc.Future) -> None:
+        current = self._future
+        if self.result.called or current is None or future is not current:
+            return  # already settled, or the completion of an attempt that was superseded
+        if future.cancelled():
+            where = f"ABCI {self._method_name} to {self._client.address}"
+            self.result.errback(ABCIError(f"{where} was cancelled"))
+            return
+        error = future.exception()
+        if error is None:
+            self.result.callback(future.result())
+            return
+        self._on_rpc_error(error)
+
+    def _on_rpc_error(self, error: grpc.RpcError) -> None:
+        code, details = error.code(), error.details()
+        where = f"ABCI {self._method_name} to {self._client.address}"
+        if code == grpc.StatusCode.UNAVAILABLE:
+            elapsed = self._client.reactor.seconds() - self._started
+            delay = None if self._client.closed else self._client.retry.next_delay(self._attempts, elapsed)
+            if delay is not None:
+                self._retry_call = self._client.reactor.callLater(delay, self.attempt)
+                return
+            self.result.errback(
+                ABCIUnavailable(
+                    f"{where}: app unreachable after {self._attempts} attempts over {elapsed:.1f}s "
+                    f"({details}); check that the ABCI app is running and serving gRPC on "
+                    f"{self._client.target} (proxy_app / --listen)"
+                )
+            )
+        elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            self.result.errback(ABCITimeout(f"{where}: no answer within {self._timeout:g}s ({details})"))
+        else:
+            self.result.errback(ABCIError(f"{where} failed: {code.name}: {details}"))
+
+
+class GrpcABCIClient:
+    """`ABCIClient` over gRPC; `address` as CometBFT's proxy_app (`grpc://127.0.0.1:26658`, `host:port`).
+
+    `call_timeout` bounds each attempt of every call except FinalizeBlock, which gets
+    `finalize_block_timeout` (executing a block can take long). `app_hash_size`, if given, is checked
+    on every FinalizeBlock response.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        call_timeout: float = 10.0,
+        finalize_block_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        app_hash_size: int | None = None,
+        reactor: ReactorLike | None = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        assert reactor is not None
+        self.reactor: ReactorLike = reactor
+        self.address = address
+        self.target = grpc_target(address)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.closed = False
+        self._call_timeout = call_timeout
+        self._finalize_block_timeout = finalize_block_timeout
+        self._app_hash_size = app_hash_size
+        self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        self._stub = abci_grpc.ABCIStub(self._channel)  # type: ignore[no-untyped-call]
+        self._calls: set[_Call] = set()
+
+    def _call(self, method_name: str, request: Any, timeout: float | None = None) -> defer.Deferred[Any]:
+        if self.closed:
+            return defer.fail(ABCIError(f"ABCI {method_name}: the client for {self.address} is closed"))
+        deadline = self._call_timeout if timeout is None else timeout
+        multicallable = getattr(self._stub, method_name)
+        call = _Call(self, method_name, lambda: multicallable.future(request, timeout=deadline), deadline)
+        self._calls.add(call)
+
+        def forget(result: object) -> object:
+            self._calls.discard(call)
+            return result
+
+        call.result.addBoth(forget)
+        call.attempt()
+        return call.result
+
+    def echo(self, request: abci_pb2.RequestEcho) -> defer.Deferred[abci_pb2.ResponseEcho]:
+        return self._call("Echo", request)
+
+    def flush(self, request: abci_pb2.RequestFlush) -> defer.Deferred[abci_pb2.ResponseFlush]:
+        return self._call("Flush", request)
+
+    def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]:
+        return self._call("Info", request)
+
+    def init_chain(self, request: abci_pb2.RequestInitChain) -> defer.Deferred[abci_pb2.ResponseInitChain]:
+        return self._call("InitChain", request)
+
+    def query(self, request: abci_pb2.RequestQuery) -> defer.Deferred[abci_pb2.ResponseQuery]:
+        return self._call("Query", request)
+
+    def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
+        return self._call("CheckTx", request)
+
+    def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
+        return self._call("Commit", request)
+
+    def list_snapshots(
+        self, request: abci_pb2.RequestListSnapshots
+    ) -> defer.Deferred[abci_pb2.ResponseListSnapshots]:
+        return self._call("ListSnapshots", request)
+
+    def offer_snapshot(
+        self, request: abci_pb2.RequestOfferSnapshot
+    ) -> defer.Deferred[abci_pb2.ResponseOfferSnapshot]:
+        return self._call("OfferSnapshot", request)
+
+    def load_snapshot_chunk(
+        self, request: abci_pb2.RequestLoadSnapshotChunk
+    ) -> defer.Deferred[abci_pb2.ResponseLoadSnapshotChunk]:
+        return self._call("LoadSnapshotChunk", request)
+
+    def apply_snapshot_chunk(
+        self, request: abci_pb2.RequestApplySnapshotChunk
+    ) -> defer.Deferred[abci_pb2.ResponseApplySnapshotChunk]:
+        return self._call("ApplySnapshotChunk", request)
+
+    def prepare_proposal(
+        self, request: abci_pb2.RequestPrepareProposal
+    ) -> defer.Deferred[abci_pb2.ResponsePrepareProposal]:
+        return self._call("PrepareProposal", request)
+
+    def process_proposal(
+        self, request: abci_pb2.RequestProcessProposal
+    ) -> defer.Deferred[abci_pb2.ResponseProcessProposal]:
+        return self._call("ProcessProposal", request)
+
+    def extend_vote(self, request: abci_pb2.RequestExtendVote) -> defer.Deferred[abci_pb2.ResponseExtendVote]:
+        return self._call("ExtendVote", request)
+
+    def verify_vote_extension(
+        self, request: abci_pb2.RequestVerifyVoteExtension
+    ) -> defer.Deferred[abci_pb2.ResponseVerifyVoteExtension]:
+        return self._call("VerifyVoteExtension", request)
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
+        """FinalizeBlock with its own deadline; a response inconsistent with the block fails the call."""
+
+        def checked(response: abci_pb2.ResponseFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
+            check_finalize_block_response(request.txs, response, self._app_hash_size)
+            return response
+
+        return self._call("FinalizeBlock", request, self._finalize_block_timeout).addCallback(checked)
+
+    def close(self) -> None:
+        """Fail every pending call with `ABCIError`, stop retries and close the channel."""
+        if self.closed:
+            return
+        self.closed = True
+        for call in list(self._calls):
+            call.fail(ABCIError(f"ABCI client for {self.address} closed"))
+        self._channel.close()

@@ -1,0 +1,86 @@
+"""Test helper: ABCI servers (our kvstore CLI, or a test-only app module) as real subprocesses."""
+
+from __future__ import annotations
+
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+READY_TIMEOUT_SECONDS = 30.0
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+class ServerProcess:
+    """A started server subprocess and the address it printed when ready."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TESTS_DIR.parent
+        )
+        self.address = self._read_ready_address()
+        self.port = int(self.address.rsplit(":", 1)[1])
+
+    def _read_ready_address(self) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if not readable:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if " listening on " in line:
+                return line.strip().rsplit(" ", 1)[1]
+        self.kill()
+        raise AssertionError(f"server did not become ready: {self.stderr_text()}")
+
+    def stderr_text(self) -> str:
+        assert self.proc.stderr is not None
+        self.proc.wait(timeout=10)
+        return self.proc.stderr.read()
+
+    def terminate(self) -> int:
+        """SIGTERM, wait for exit, return the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=20)
+        self._close_pipes()
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=20)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def kvstore_argv(home: Path, listen: str = "127.0.0.1:0", *extra: str) -> list[str]:
+    """`cometsync kvstore ...` run with this interpreter (no dependency on the installed script)."""
+    return [
+        sys.executable,
+        "-c",
+        "from cometsync.cli.main import main; main()",
+        "kvstore",
+        "--home",
+        str(home),
+        "--listen",
+        listen,
+        *extra,
+    ]
+
+
+def start_kvstore(home: Path, listen: str = "127.0.0.1:0") -> ServerProcess:
+    return ServerProcess(kvstore_argv(home, listen))
+
+
+def start_inconsistent_app() -> ServerProcess:
+    return ServerProcess([sys.executable, str(TESTS_DIR / "abci_inconsistent_app.py")])
