@@ -112,12 +112,20 @@ BlocksyncMessage = BlockRequest | NoBlockResponse | BlockResponse | StatusReques
 def encode(message: BlocksyncMessage) -> bytes:
     """Serialize as a `tendermint.blocksync.Message`, byte-identical to CometBFT."""
     if isinstance(message, BlockResponse):
-        body = _len_field(_BLOCK_FIELD, message.block_bytes)
-        if message.ext_commit is not None:
-            body += _len_field(_EXT_COMMIT_FIELD, message.ext_commit.SerializeToString(deterministic=True))
-        return _len_field(_BLOCK_RESPONSE_FIELD, body)
+        ext = message.ext_commit
+        return encode_block_response(
+            message.block_bytes, None if ext is None else ext.SerializeToString(deterministic=True)
+        )
     data: bytes = _to_proto(message).SerializeToString(deterministic=True)
     return data
+
+
+def encode_block_response(block_bytes: bytes, ext_commit_bytes: bytes | None = None) -> bytes:
+    """A BlockResponse from already serialized parts (e.g. as stored), without decoding them."""
+    body = _len_field(_BLOCK_FIELD, block_bytes)
+    if ext_commit_bytes is not None:
+        body += _len_field(_EXT_COMMIT_FIELD, ext_commit_bytes)
+    return _len_field(_BLOCK_RESPONSE_FIELD, body)
 
 
 def decode(data: bytes) -> BlocksyncMessage:

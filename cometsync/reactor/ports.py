@@ -1,0 +1,79 @@
+"""What the blocksync reactor needs from the chain state, the block store and the block executor.
+
+Structural types only (the real classes live in `cometsync.state` and `cometsync.store`), so the reactor
+depends on the few members it calls and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+from twisted.internet import defer
+
+from cometsync.types import Block, BlockID, Commit, ConsensusParams, ExtendedCommit, PartSet, ValidatorSet
+
+
+class ChainState(Protocol):
+    """The parts of CometBFT's `sm.State` blocksync reads to verify the next block."""
+
+    @property
+    def chain_id(self) -> str: ...
+
+    @property
+    def initial_height(self) -> int: ...
+
+    @property
+    def last_block_height(self) -> int: ...
+
+    @property
+    def last_block_id(self) -> BlockID: ...
+
+    @property
+    def validators(self) -> ValidatorSet: ...
+
+    @property
+    def next_validators(self) -> ValidatorSet: ...
+
+    @property
+    def consensus_params(self) -> ConsensusParams: ...
+
+    @property
+    def app_hash(self) -> bytes: ...
+
+    @property
+    def last_results_hash(self) -> bytes: ...
+
+
+StateT = TypeVar("StateT", bound=ChainState)
+
+
+class BlockSource(Protocol):
+    """Read side of the block store: what we serve to peers and report in StatusResponse."""
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def base(self) -> int: ...
+
+    def load_block_bytes(self, height: int) -> bytes | None: ...
+
+    def load_extended_commit_bytes(self, height: int) -> bytes | None: ...
+
+
+class BlockStore(BlockSource, Protocol):
+    """The block store as the sync loop uses it: serve, and persist each verified block."""
+
+    def save_block(
+        self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
+    ) -> None: ...
+
+
+class BlockExecutor(Protocol[StateT]):
+    """CometBFT's `BlockExecutor`: state-dependent validation, then FinalizeBlock/Commit through ABCI."""
+
+    def validate_block(self, state: StateT, block: Block, skip_last_commit: bool = False) -> None: ...
+
+    def apply_verified_block(
+        self, state: StateT, block_id: BlockID, block: Block
+    ) -> defer.Deferred[StateT]: ...

@@ -1,0 +1,376 @@
+"""The p2p-facing blocksync reactor on channel 0x40: serves blocks and statuses, feeds the pool, hands off.
+
+Twisted glue around sans-IO parts: the pool decides what to request and whom to drop, the sync loop
+verifies and applies, the filter and codec check bytes. Everything runs on the reactor thread; only the
+verify-ahead executor may complete elsewhere (bridged with `call_from_thread`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Generic, Protocol
+
+from twisted.python.failure import Failure
+
+from cometsync.consensus.handoff import ConsensusHandoff
+from cometsync.p2p.channel import ChannelDescriptor
+from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
+from cometsync.p2p.reactor import Reactor
+from cometsync.pool import BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.pool.pool import AddBlockOutcome
+from cometsync.reactor.codec import (
+    BLOCKSYNC_CHANNEL,
+    CHANNEL_PRIORITY,
+    MAX_MSG_SIZE,
+    RECV_BUFFER_CAPACITY,
+    SEND_QUEUE_CAPACITY,
+    BlockRequest,
+    BlockResponse,
+    BlocksyncMessage,
+    MessageDecodeError,
+    NoBlockResponse,
+    StatusRequest,
+    StatusResponse,
+    decode,
+    encode,
+    encode_block_response,
+)
+from cometsync.reactor.metrics import SyncMetrics
+from cometsync.reactor.msg_filter import MsgBytesFilter, SyncState
+from cometsync.reactor.periodic import Periodic
+from cometsync.reactor.ports import BlockExecutor, BlockStore, ChainState, StateT
+from cometsync.reactor.sync_loop import SyncLoop
+from cometsync.reactor.verify import VerifiedBlock
+from cometsync.reactor.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.types import Block, ExtendedCommit
+
+log = logging.getLogger(__name__)
+
+BLOCKSYNC_CHANNEL_DESCRIPTOR = ChannelDescriptor(
+    id=BLOCKSYNC_CHANNEL,
+    priority=CHANNEL_PRIORITY,
+    send_queue_capacity=SEND_QUEUE_CAPACITY,
+    recv_buffer_capacity=RECV_BUFFER_CAPACITY,
+    recv_message_capacity=MAX_MSG_SIZE,
+)
+
+
+class BlocksyncPeer(Protocol):
+    """What the reactor uses of a `p2p.Peer`."""
+
+    @property
+    def id(self) -> str: ...
+
+    def send(self, channel_id: int, msg_bytes: bytes) -> bool: ...
+
+    def try_send(self, channel_id: int, msg_bytes: bytes) -> bool: ...
+
+    def close(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReactorConfig:
+    """Intervals as CometBFT v0.38 (status poll 10 s, switch check 1 s) and the verify-ahead depth."""
+
+    status_interval: float = 10.0
+    switch_interval: float = 1.0
+    max_verify_ahead: int = 32
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+
+class BlocksyncReactor(Reactor, Generic[StateT]):
+    """CometBFT's blocksync `Reactor`: one instance per node, `start(blocksync=...)` once."""
+
+    def __init__(
+        self,
+        state: StateT,
+        store: BlockStore,
+        executor: BlockExecutor[StateT],
+        handoff: ConsensusHandoff[StateT],
+        clock: Clock,
+        *,
+        local_address: bytes | None = None,
+        verify_executor: Executor | None = None,
+        call_from_thread: Callable[[Callable[[], None]], None] | None = None,
+        config: ReactorConfig | None = None,
+    ) -> None:
+        """`verify_executor` runs commit checks ahead (default inline); pass `reactor.callFromThread` as
+        `call_from_thread` when it completes jobs in other threads."""
+        if state.last_block_height != store.height:
+            raise ValueError(
+                f"state (height {state.last_block_height}) and block store (height {store.height}) disagree"
+            )
+        self.config = config or ReactorConfig()
+        self.store = store
+        self.metrics = SyncMetrics()
+        self._handoff = handoff
+        self._clock = clock
+        self._local_address = local_address
+        self._peers: dict[str, BlocksyncPeer] = {}
+        start_height = store.height + 1 if store.height > 0 else state.initial_height
+        self.pool: BlockPool[Block, ExtendedCommit] = BlockPool(start_height, clock, self.config.pool)
+        self.filter = MsgBytesFilter(self.pool.has_pending_request_from)
+        self._relay = call_from_thread or _call_now
+        self.ahead = VerifyAhead(
+            verify_executor or InlineExecutor(), self._verdict_ready, self.config.max_verify_ahead
+        )
+        self.loop: SyncLoop[StateT] = SyncLoop(
+            state,
+            self.pool,
+            store,
+            executor,
+            self.ahead,
+            clock,
+            after_pool_call=self._perform_pool_actions,
+            on_applied=self._block_applied,
+            on_fatal=self._sync_failed,
+        )
+        self.fatal_error: Failure | None = None
+        self.switched = False
+        self._tick_call: DelayedCall | None = None
+        self._status_poll = Periodic(clock, self.config.status_interval, self.broadcast_status_request)
+        self._switch_check = Periodic(clock, self.config.switch_interval, self.check_switch_to_consensus)
+
+    @property
+    def state(self) -> StateT:
+        """The state after the last applied block (the one handed to consensus after the switch)."""
+        return self.loop.state
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, blocksync: bool = True) -> None:
+        """Serve peers; with `blocksync`, also sync (or hand off at once if only we can make blocks)."""
+        if not blocksync:
+            return
+        if self._only_validator_is_us():
+            log.info("we are the only validator: switching to consensus without blocksync")
+            self._switch("only validator", blocks_synced=0)
+            return
+        self.pool.start()
+        self.filter.state = SyncState.ACTIVE
+        self.metrics.syncing = True
+        self.metrics.started_at = self._clock.seconds()
+        self._status_poll.start()
+        self._switch_check.start()
+        self.broadcast_status_request()
+        self._perform_pool_actions()
+
+    def stop(self) -> None:
+        """Stop syncing without a hand-off (node shutdown)."""
+        self._stop_syncing()
+
+    # ------------------------------------------------------------------ p2p.Reactor
+
+    def get_channels(self) -> list[ChannelDescriptor]:
+        return [BLOCKSYNC_CHANNEL_DESCRIPTOR]
+
+    def add_peer(self, peer: BlocksyncPeer) -> None:
+        """Tell a new peer our range; it enters the pool once its own StatusResponse arrives."""
+        self._peers[peer.id] = peer
+        peer.send(BLOCKSYNC_CHANNEL, encode(self._status()))
+
+    def remove_peer(self, peer: BlocksyncPeer, reason: str) -> None:
+        if self._peers.get(peer.id) is peer:
+            del self._peers[peer.id]
+        if self.pool.is_running:
+            self.pool.remove_peer(peer.id)
+            self._perform_pool_actions()
+
+    def filter_msg_bytes(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> None:
+        """Raises FilterRejected (which stops the peer) for oversized or unsolicited BlockResponses."""
+        self.filter.check(channel_id, peer.id, msg_bytes)
+
+    def receive(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> None:
+        try:
+            message = decode(msg_bytes)
+        except MessageDecodeError as err:
+            self._stop_peer(peer, f"invalid blocksync message: {err}")
+            return
+        self._dispatch(peer, message)
+
+    # ------------------------------------------------------------------ messages
+
+    def _dispatch(self, peer: BlocksyncPeer, message: BlocksyncMessage) -> None:
+        if isinstance(message, BlockRequest):
+            self._serve_block(peer, message.height)
+        elif isinstance(message, BlockResponse):
+            self._receive_block(peer, message)
+        elif isinstance(message, StatusRequest):
+            peer.try_send(BLOCKSYNC_CHANNEL, encode(self._status()))
+        elif isinstance(message, StatusResponse):
+            if self.pool.is_running:
+                self.pool.set_peer_range(peer.id, message.base, message.height)
+                self._perform_pool_actions()
+        elif isinstance(message, NoBlockResponse) and self.pool.is_running:
+            self.pool.redo_request_from(message.height, peer.id)
+            self._perform_pool_actions()
+
+    def _serve_block(self, peer: BlocksyncPeer, height: int) -> None:
+        """Stored bytes go out as they are; with extensions on at `height` the extended commit is required."""
+        block_bytes = self.store.load_block_bytes(height)
+        if block_bytes is None:
+            peer.try_send(BLOCKSYNC_CHANNEL, encode(NoBlockResponse(height)))
+            return
+        ext_bytes = None
+        if self.state.consensus_params.vote_extensions_enabled(height):
+            ext_bytes = self.store.load_extended_commit_bytes(height)
+            if ext_bytes is None:
+                log.error("not serving block %d to %s: its extended commit is missing", height, peer.id)
+                return
+        peer.try_send(BLOCKSYNC_CHANNEL, encode_block_response(block_bytes, ext_bytes))
+
+    def _receive_block(self, peer: BlocksyncPeer, message: BlockResponse) -> None:
+        if not self.pool.is_running:
+            log.debug("dropping block from %s: blocksync is over", peer.id)
+            return
+        try:
+            block = Block.from_proto_bytes(message.block_bytes)
+            block.validate_basic()
+            ext_commit = None
+            if message.ext_commit is not None:
+                ext_commit = ExtendedCommit.from_proto(message.ext_commit)
+                ext_commit.validate_basic()
+        except ValueError as err:
+            self._stop_peer(peer, f"invalid block: {err}")
+            return
+        outcome = self.pool.add_block(peer.id, block, ext_commit, len(message.block_bytes))
+        if outcome is AddBlockOutcome.ACCEPTED:
+            self.ahead.block_arrived(block, ext_commit)
+            self.loop.poke()
+        self._perform_pool_actions()
+
+    def _status(self) -> StatusResponse:
+        return StatusResponse(height=self.store.height, base=self.store.base)
+
+    def broadcast_status_request(self) -> None:
+        request = encode(StatusRequest())
+        for peer in list(self._peers.values()):
+            peer.try_send(BLOCKSYNC_CHANNEL, request)
+
+    # ------------------------------------------------------------------ pool actions and time
+
+    def _perform_pool_actions(self) -> None:
+        """Send the pool's requests, stop the peers it gave up on, then re-arm its timer."""
+        actions = self.pool.drain_actions()
+        disconnected = {a.peer_id for a in actions if isinstance(a, PeerError)}
+        for action in actions:
+            if isinstance(action, SendRequest):
+                peer = self._peers.get(action.peer_id)
+                if peer is not None:
+                    peer.try_send(BLOCKSYNC_CHANNEL, encode(BlockRequest(action.height)))
+            elif isinstance(action, PeerBanned):
+                log.info("pool banned %s: %s", action.peer_id, action.reason)
+                if action.peer_id in disconnected:
+                    self._ban_peer(action.peer_id, action.until - self._clock.seconds(), action.reason)
+            else:
+                peer = self._peers.get(action.peer_id)
+                if peer is not None:
+                    self._stop_peer(peer, action.reason)
+        self._arm_tick()
+
+    def _arm_tick(self) -> None:
+        cancel_call(self._tick_call)
+        self._tick_call = None
+        deadline = self.pool.next_deadline()
+        if deadline is not None:
+            self._tick_call = self._clock.callLater(max(0.0, deadline - self._clock.seconds()), self._tick)
+
+    def _tick(self) -> None:
+        self._tick_call = None
+        self.pool.tick()
+        self._perform_pool_actions()
+
+    def _verdict_ready(self) -> None:
+        self._relay(self.loop.poke)
+
+    # ------------------------------------------------------------------ peers
+
+    def _stop_peer(self, peer: BlocksyncPeer, reason: str) -> None:
+        if self.switch is not None:
+            self.switch.stop_peer_for_error(peer, reason)  # type: ignore[arg-type]
+        else:
+            peer.close(reason)
+
+    def _ban_peer(self, peer_id: str, seconds: float, reason: str) -> None:
+        """A peer whose block failed verification is kept out of the switch too (no redial)."""
+        if self.switch is not None:
+            self.switch.ban(peer_id, seconds)
+        else:
+            peer = self._peers.get(peer_id)
+            if peer is not None:
+                peer.close(reason)
+
+    # ------------------------------------------------------------------ switching to consensus
+
+    def check_switch_to_consensus(self) -> None:
+        """CometBFT's 1 s check: caught up (pool incl. SyncTracker) or our own power blocks the chain."""
+        if not self.pool.is_running:
+            return
+        state = self.state
+        if self._missing_extended_commit(state):
+            log.info("no extended commit for height %d yet; staying in blocksync", state.last_block_height)
+            return
+        caught_up = self.pool.is_caught_up()
+        if caught_up:
+            self._switch(caught_up.reason, self.loop.blocks_synced)
+        elif self._local_node_blocks_the_chain(state):
+            self._switch("our validator holds >= 1/3 of the voting power", self.loop.blocks_synced)
+
+    def _missing_extended_commit(self, state: StateT) -> bool:
+        """Consensus needs the extended commit of the last block when extensions were on at its height."""
+        height = state.last_block_height
+        if height == 0 or not state.consensus_params.vote_extensions_enabled(height):
+            return False
+        if self.loop.blocks_synced > 0:
+            return False
+        return self.store.load_extended_commit_bytes(height) is None
+
+    def _local_node_blocks_the_chain(self, state: ChainState) -> bool:
+        if self._local_address is None:
+            return False
+        found = state.validators.get_by_address(self._local_address)
+        if found is None:
+            return False
+        return found[1].voting_power >= state.validators.total_voting_power() // 3
+
+    def _only_validator_is_us(self) -> bool:
+        validators = self.state.validators.validators
+        return (
+            self._local_address is not None
+            and len(validators) == 1
+            and validators[0].address == self._local_address
+        )
+
+    def _switch(self, reason: str, blocks_synced: int) -> None:
+        """Stop requesting; late BlockResponses are dropped quietly from now on; hand the state over."""
+        if self.loop.applying:
+            return
+        log.info("switching to consensus at height %d: %s", self.state.last_block_height, reason)
+        self._stop_syncing()
+        self.filter.state = SyncState.STOPPED_AFTER_SWITCH
+        self.switched = True
+        self._handoff.switch_to_consensus(self.state, blocks_synced)
+
+    def _stop_syncing(self) -> None:
+        self.loop.stop()
+        self.pool.stop()
+        self.metrics.syncing = False
+        self._status_poll.stop()
+        self._switch_check.stop()
+        cancel_call(self._tick_call)
+        self._tick_call = None
+
+    def _block_applied(self, verified: VerifiedBlock, state: StateT) -> None:
+        block = verified.block
+        self.metrics.record_block(block.height, len(block.txs), block.size())
+
+    def _sync_failed(self, failure: Failure) -> None:
+        self.fatal_error = failure
+        self._stop_syncing()
+
+
+def _call_now(action: Callable[[], None]) -> None:
+    action()

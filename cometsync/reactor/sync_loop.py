@@ -1,0 +1,136 @@
+"""The blocksync loop: verify block h with h+1, pop it, save it, apply it — strictly in height order.
+
+A small state machine on the reactor's clock: `poke()` schedules one step (`callLater(0)`, so a block's
+arrival is processed at once without recursing); a step either waits (missing block, verdict still
+computing, block being applied) or verifies, saves and starts applying the next block.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Generic
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
+from cometsync.pool import BlockPool
+from cometsync.reactor.ports import BlockExecutor, BlockStore, StateT
+from cometsync.reactor.verify import PairVerificationError, VerifiedBlock, verify_pair
+from cometsync.reactor.verify_ahead import VerifyAhead
+from cometsync.types import Block, ExtendedCommit
+
+log = logging.getLogger(__name__)
+
+NANOS_PER_SECOND = 1_000_000_000
+
+
+class SyncLoop(Generic[StateT]):
+    """Drives pool -> verify_pair -> store -> executor -> pool.pop_request for one node.
+
+    `after_pool_call` lets the owner act on the pool's queued actions (requests, disconnects);
+    `on_applied` sees every applied block (metrics); `on_fatal` gets an apply/store failure, after which
+    the loop stops (CometBFT panics: the local state can no longer follow the chain).
+    """
+
+    def __init__(
+        self,
+        state: StateT,
+        pool: BlockPool[Block, ExtendedCommit],
+        store: BlockStore,
+        executor: BlockExecutor[StateT],
+        ahead: VerifyAhead,
+        clock: Clock,
+        *,
+        after_pool_call: Callable[[], None],
+        on_applied: Callable[[VerifiedBlock, StateT], None],
+        on_fatal: Callable[[Failure], None],
+    ) -> None:
+        self.state = state
+        self.blocks_synced = 0
+        self._pool = pool
+        self._store = store
+        self._executor = executor
+        self._ahead = ahead
+        self._clock = clock
+        self._after_pool_call = after_pool_call
+        self._on_applied = on_applied
+        self._on_fatal = on_fatal
+        self._call: DelayedCall | None = None
+        self._applying = False
+        self._stopped = False
+
+    @property
+    def applying(self) -> bool:
+        return self._applying
+
+    def poke(self) -> None:
+        """Something changed (block arrived, verdict ready, block applied): try a step soon."""
+        if self._stopped or self._call is not None or self._applying:
+            return
+        self._call = self._clock.callLater(0, self._step)
+
+    def stop(self) -> None:
+        """Stop stepping; a block being applied still completes (its state is kept)."""
+        self._stopped = True
+        cancel_call(self._call)
+        self._call = None
+
+    def _step(self) -> None:
+        self._call = None
+        if self._stopped:
+            return
+        self._ahead.plan(self.state)
+        first, second, ext_commit = self._pool.peek_two_blocks()
+        if first is None or second is None:
+            return
+        verdict = self._ahead.verdict_for(self.state, second, ext_commit)
+        if verdict is None:
+            return
+        state = self.state
+        skip_last_commit = self.blocks_synced > 0
+        try:
+            verified = verify_pair(
+                state,
+                first,
+                second,
+                ext_commit,
+                verdict=verdict,
+                validate_block=lambda block: self._executor.validate_block(state, block, skip_last_commit),
+            )
+        except PairVerificationError as err:
+            self._punish(first.height, err)
+            return
+        self._apply(verified)
+
+    def _punish(self, height: int, err: PairVerificationError) -> None:
+        senders = self._pool.punish_block_senders(err.culprit.heights(height), err.reason)
+        log.warning("block %d failed verification (%s); punished %s", height, err.reason, senders)
+        self._after_pool_call()
+        self.poke()
+
+    def _apply(self, verified: VerifiedBlock) -> None:
+        """Pop first, as CometBFT does: once verified the block is ours, whatever the pool hears next."""
+        self._applying = True
+        self._pool.pop_request(verified.block.header.time.unix_nanos() / NANOS_PER_SECOND)
+        self._after_pool_call()
+        applied = defer.maybeDeferred(self._save_and_apply, verified)
+        applied.addCallbacks(self._applied, self._fail, callbackArgs=(verified,))
+
+    def _save_and_apply(self, verified: VerifiedBlock) -> defer.Deferred[StateT]:
+        self._store.save_block(verified.block, verified.part_set, verified.seen_commit, verified.ext_commit)
+        return self._executor.apply_verified_block(self.state, verified.block_id, verified.block)
+
+    def _applied(self, new_state: StateT, verified: VerifiedBlock) -> None:
+        self._applying = False
+        self.state = new_state
+        self.blocks_synced += 1
+        self._on_applied(verified, new_state)
+        self.poke()
+
+    def _fail(self, failure: Failure) -> None:
+        self._applying = False
+        self.stop()
+        log.error("blocksync stopped: %s", failure.getErrorMessage())
+        self._on_fatal(failure)
