@@ -15,8 +15,8 @@ class ServerStartError(Exception):
     """The gRPC server could not listen on the requested address."""
 
 
-def _bind_failure_reason(target: str) -> str:
-    """Re-try the bind with a plain socket to learn why gRPC (which only says "failed") could not."""
+def _bind_failure_reason(target: str) -> str | None:
+    """Why a plain socket cannot bind `target` (None if it can): gRPC itself only says "failed"."""
     if target.startswith("unix:"):
         return "cannot bind the unix socket (does its directory exist? is the path already in use?)"
     host, port = split_host_port(target)
@@ -31,7 +31,7 @@ def _bind_failure_reason(target: str) -> str:
             probe.bind(sockaddr)
         except OSError as exc:
             return exc.strerror or str(exc)
-    return "gRPC refused the address"
+    return None
 
 
 class ABCIGrpcServer:
@@ -47,12 +47,15 @@ class ABCIGrpcServer:
         abci_grpc.add_ABCIServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
 
     def start(self) -> int:
-        try:
-            port: int = self._server.add_insecure_port(self._target)
-        except RuntimeError as exc:
-            raise ServerStartError(
-                f"cannot listen on {self._target}: {_bind_failure_reason(self._target)}"
-            ) from exc
+        """Bind and serve; the address is probed first so gRPC's C core never logs its own bind error."""
+        reason = _bind_failure_reason(self._target)
+        if reason is None:
+            try:
+                port: int = self._server.add_insecure_port(self._target)
+            except RuntimeError:
+                reason = _bind_failure_reason(self._target) or "gRPC could not bind it"
+        if reason is not None:
+            raise ServerStartError(f"cannot listen on {self._target}: {reason}")
         self._server.start()
         return port
 
