@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from cometsync.config.genesis_doc import GenesisValidator, genesis_document, random_chain_id, write_genesis
+from cometsync.config.genesis_doc import (
+    GenesisValidator,
+    check_chain_id,
+    genesis_document,
+    random_chain_id,
+    write_genesis,
+)
 from cometsync.config.model import Config
 from cometsync.config.toml_io import load_config, save_config
 from cometsync.crypto import (
@@ -63,6 +69,11 @@ def init_home(
     """Create what is missing under `home` like `cometbft init`: a single-validator genesis (power 10)
     with this node's validator key, keys, sign state and config.toml. `config` seeds a fresh config.toml.
     """
+    if chain_id is not None:
+        try:
+            check_chain_id(chain_id)
+        except ValueError as exc:
+            raise HomeError(str(exc)) from None
     config_exists = (home / "config" / "config.toml").exists()
     if config_exists:
         config = load_config(home)
@@ -173,7 +184,9 @@ def _genesis(
         return load_genesis(path)
     validator = GenesisValidator(validator_key.pub_key, INIT_VALIDATOR_POWER)
     try:
-        document = genesis_document(chain_id or random_chain_id(INIT_CHAIN_ID_PREFIX), [validator])
+        document = genesis_document(
+            random_chain_id(INIT_CHAIN_ID_PREFIX) if chain_id is None else chain_id, [validator]
+        )
     except ValueError as exc:
         raise HomeError(str(exc)) from None
     write_genesis(path, document)

@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cometsync.config.genesis_doc import GenesisValidator, genesis_document, random_chain_id, write_genesis
+from cometsync.config.genesis_doc import (
+    GenesisValidator,
+    check_chain_id,
+    genesis_document,
+    random_chain_id,
+    write_genesis,
+)
 from cometsync.config.home import HomeError, NodeKeys, consensus_engine_for, ensure_layout, generate_keys
 from cometsync.config.model import Config
 from cometsync.config.toml_io import save_config
@@ -58,6 +64,8 @@ def make_testnet(
     """Write `output/node0 .. node{N-1}`; validators come first and get power 1 each, like CometBFT's."""
     total = validators + non_validators
     _check_request(output, validators, non_validators, starting_port, total)
+    chain_id = random_chain_id(TESTNET_CHAIN_ID_PREFIX) if chain_id is None else chain_id
+    _check_genesis_inputs(chain_id, initial_height)
     homes = [output / f"{NODE_DIR_PREFIX}{index}" for index in range(total)]
     configs = [
         _node_config(home, index, NodePorts.for_node(starting_port, index))
@@ -71,14 +79,7 @@ def make_testnet(
         GenesisValidator(keys[index].validator_key.pub_key, TESTNET_VALIDATOR_POWER, homes[index].name)
         for index in range(validators)
     ]
-    try:
-        document = genesis_document(
-            chain_id or random_chain_id(TESTNET_CHAIN_ID_PREFIX),
-            genesis_validators,
-            initial_height=initial_height,
-        )
-    except ValueError as exc:
-        raise HomeError(str(exc)) from None
+    document = genesis_document(chain_id, genesis_validators, initial_height=initial_height)
     genesis = Genesis.from_json(document)
     addresses = [
         f"{node_keys.node_key.node_id}@{LOCALHOST}:{NodePorts.for_node(starting_port, index).p2p}"
@@ -113,6 +114,16 @@ def _check_request(
         home = output / f"{NODE_DIR_PREFIX}{index}"
         if home.exists():
             raise HomeError(f"{home} already exists: choose another --o or remove it")
+
+
+def _check_genesis_inputs(chain_id: str, initial_height: int) -> None:
+    """Checked before any file is written, so a bad flag leaves no half-made testnet behind."""
+    try:
+        check_chain_id(chain_id)
+    except ValueError as exc:
+        raise HomeError(str(exc)) from None
+    if initial_height < 0:
+        raise HomeError(f"the initial height must not be negative, got --initial-height {initial_height}")
 
 
 def _node_config(home: Path, index: int, ports: NodePorts) -> Config:
