@@ -1,0 +1,115 @@
+"""What the RPC handlers read from a node, as small structural types the node's real objects satisfy.
+
+Like CometBFT's `rpc/core.Environment`: the node builds one `RPCEnvironment` and the handlers only read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from twisted.internet import defer
+
+from cometsync.p2p.node_info import NodeInfo
+from cometsync.pool import CaughtUp, PoolStatus
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.rpc.progress import SyncProgress
+from cometsync.types import Block, BlockMeta, Commit, ValidatorSet
+
+
+class BlockReader(Protocol):
+    """Read side of `cometsync.store.BlockStore`."""
+
+    @property
+    def base(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    def load_block(self, height: int) -> Block | None: ...
+
+    def load_block_meta(self, height: int) -> BlockMeta | None: ...
+
+    def load_block_commit(self, height: int) -> Commit | None: ...
+
+    def load_seen_commit(self, height: int) -> Commit | None: ...
+
+
+class ValidatorHistory(Protocol):
+    """`cometsync.state.StateStore.load_validators` (raises when the height is unknown)."""
+
+    def load_validators(self, height: int) -> ValidatorSet: ...
+
+
+class ABCIQueryClient(Protocol):
+    """The ABCI calls the RPC makes (a subset of `cometsync.abci.client.ABCIClient`)."""
+
+    def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]: ...
+
+    def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]: ...
+
+
+class PeerView(Protocol):
+    """`cometsync.p2p.peer.Peer` as `/net_info` and `/blocksync_status` show it."""
+
+    @property
+    def node_info(self) -> NodeInfo: ...
+
+    @property
+    def is_outbound(self) -> bool: ...
+
+    @property
+    def remote_address(self) -> tuple[str, int]: ...
+
+
+class PoolView(Protocol):
+    """`cometsync.pool.BlockPool`'s read-only reports."""
+
+    def status(self) -> PoolStatus: ...
+
+    def is_caught_up(self) -> CaughtUp: ...
+
+
+class SyncCounters(Protocol):
+    """Totals kept by the reactor (`cometsync.reactor.metrics.SyncMetrics`)."""
+
+    @property
+    def blocks_synced(self) -> int: ...
+
+    @property
+    def txs_synced(self) -> int: ...
+
+
+class Clock(Protocol):
+    def seconds(self) -> float: ...
+
+
+Mempool = Callable[[bytes], None]
+"""Takes a transaction that passed CheckTx; raises (e.g. "tx already exists in cache") to refuse it."""
+
+
+@dataclass
+class BlocksyncView:
+    """The pool plus the progress meter and counters fed while blocksync runs."""
+
+    pool: PoolView
+    progress: SyncProgress
+    counters: SyncCounters | None = None
+
+
+@dataclass
+class RPCEnvironment:
+    """Everything the handlers need; callables are read at request time so they always see fresh values."""
+
+    block_store: BlockReader
+    state_store: ValidatorHistory
+    node_info: Callable[[], NodeInfo]
+    peers: Callable[[], Sequence[PeerView]]
+    catching_up: Callable[[], bool]
+    abci: ABCIQueryClient
+    clock: Clock
+    mempool: Mempool | None = None
+    validator_pub_key: bytes | None = None
+    blocksync: BlocksyncView | None = None
+    listening: bool = True

@@ -1,0 +1,253 @@
+"""CometBFT v0.38 RPC endpoints as plain functions of (environment, params), plus `/blocksync_status`.
+
+Each returns the `result` object (or a Deferred of it) and raises `RPCError` for error answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from cometsync.crypto.ed25519 import address_of
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.rpc.blocksync_status import blocksync_status_json
+from cometsync.rpc.env import RPCEnvironment
+from cometsync.rpc.errors import InternalError
+from cometsync.rpc.params import Params
+from cometsync.rpc.shapes import (
+    abci_info_json,
+    block_meta_json,
+    broadcast_result_json,
+    node_info_json,
+    validator_info_json,
+)
+from cometsync.state.handshake import info_request
+from cometsync.store.errors import StoreError
+from cometsync.types import BlockID, Timestamp
+from cometsync.types.rpc_json import to_hex
+
+log = logging.getLogger(__name__)
+
+BLOCKCHAIN_LIMIT = 20
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+
+Result = object
+Handler = Callable[[RPCEnvironment, Params], "Result | defer.Deferred[Result]"]
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Handler
+    param_names: tuple[str, ...] = ()
+
+
+def _time_or_epoch(time: Timestamp | None) -> str:
+    """Go's `time.Unix(0, nanos)`: a missing block shows the Unix epoch."""
+    return (time or Timestamp.from_unix_nanos(0)).rfc3339()
+
+
+def _get_height(env: RPCEnvironment, latest: int, requested: int | None) -> int:
+    """CometBFT's `getHeight`: default to `latest`, reject heights outside base..latest."""
+    if requested is None:
+        return latest
+    if requested <= 0:
+        raise InternalError(f"height must be greater than 0, but got {requested}")
+    if requested > latest:
+        raise InternalError(
+            f"height {requested} must be less than or equal to the current blockchain height {latest}"
+        )
+    base = env.block_store.base
+    if requested < base:
+        raise InternalError(f"height {requested} is not available, lowest height is {base}")
+    return requested
+
+
+def _latest_uncommitted_height(env: RPCEnvironment) -> int:
+    height = env.block_store.height
+    return height if env.catching_up() else height + 1
+
+
+def health(env: RPCEnvironment, params: Params) -> Result:
+    return {}
+
+
+def status(env: RPCEnvironment, params: Params) -> Result:
+    store = env.block_store
+    earliest = store.load_block_meta(store.base) if store.base > 0 else None
+    latest = store.load_block_meta(store.height) if store.height > 0 else None
+    catching_up = env.catching_up()
+    voting_power = 0
+    if env.validator_pub_key is not None:
+        try:
+            validators = env.state_store.load_validators(_latest_uncommitted_height(env))
+        except StoreError:
+            validators = None
+        found = validators.get_by_address(address_of(env.validator_pub_key)) if validators else None
+        voting_power = found[1].voting_power if found else 0
+    return {
+        "node_info": node_info_json(env.node_info()),
+        "sync_info": {
+            "latest_block_hash": to_hex(latest.block_id.hash) if latest else "",
+            "latest_app_hash": to_hex(latest.header.app_hash) if latest else "",
+            "latest_block_height": str(store.height),
+            "latest_block_time": _time_or_epoch(latest.header.time if latest else None),
+            "earliest_block_hash": to_hex(earliest.block_id.hash) if earliest else "",
+            "earliest_app_hash": to_hex(earliest.header.app_hash) if earliest else "",
+            "earliest_block_height": str(earliest.header.height if earliest else 0),
+            "earliest_block_time": _time_or_epoch(earliest.header.time if earliest else None),
+            "catching_up": catching_up,
+        },
+        "validator_info": validator_info_json(env.validator_pub_key, voting_power),
+    }
+
+
+def net_info(env: RPCEnvironment, params: Params) -> Result:
+    peers = env.peers()
+    listen_addr = env.node_info().listen_addr.removeprefix("tcp://")
+    return {
+        "listening": env.listening,
+        "listeners": [f"Listener(@{listen_addr})"],
+        "n_peers": str(len(peers)),
+        "peers": [
+            {
+                "node_info": node_info_json(peer.node_info),
+                "is_outbound": peer.is_outbound,
+                "connection_status": {},
+                "remote_ip": peer.remote_address[0],
+            }
+            for peer in peers
+        ],
+    }
+
+
+def blockchain(env: RPCEnvironment, params: Params) -> Result:
+    """Up to 20 block metas, highest first (CometBFT's `filterMinMax` rules)."""
+    store = env.block_store
+    low, high = params.int_or("minHeight", 0), params.int_or("maxHeight", 0)
+    if low < 0 or high < 0:
+        raise InternalError("heights must be non-negative")
+    low, high = low or 1, high or store.height
+    high = min(store.height, high)
+    low = max(store.base, low, high - BLOCKCHAIN_LIMIT + 1)
+    if low > high:
+        raise InternalError(f"min height {low} can't be greater than max height {high}")
+    metas = [store.load_block_meta(height) for height in range(high, low - 1, -1)]
+    return {
+        "last_height": str(store.height),
+        "block_metas": [block_meta_json(meta) if meta else None for meta in metas],
+    }
+
+
+def block(env: RPCEnvironment, params: Params) -> Result:
+    height = _get_height(env, env.block_store.height, params.optional_int("height"))
+    found = env.block_store.load_block(height)
+    if found is None:
+        return {"block_id": BlockID().to_rpc_json(), "block": None}
+    return found.to_rpc_json()
+
+
+def commit(env: RPCEnvironment, params: Params) -> Result:
+    """The canonical commit (from block height+1), or the seen commit for the latest height."""
+    store = env.block_store
+    height = _get_height(env, store.height, params.optional_int("height"))
+    meta = store.load_block_meta(height)
+    if meta is None:
+        return None
+    canonical = height != store.height
+    found = store.load_block_commit(height) if canonical else store.load_seen_commit(height)
+    return {
+        "signed_header": {
+            "header": meta.header.to_rpc_json(),
+            "commit": found.to_rpc_json() if found else None,
+        },
+        "canonical": canonical,
+    }
+
+
+def validators(env: RPCEnvironment, params: Params) -> Result:
+    height = _get_height(env, _latest_uncommitted_height(env), params.optional_int("height"))
+    try:
+        valset = env.state_store.load_validators(height)
+    except StoreError as exc:
+        raise InternalError(str(exc)) from exc
+    per_page = params.int_or("per_page", DEFAULT_PER_PAGE)
+    per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
+    total = valset.size()
+    pages = max(1, (total - 1) // per_page + 1)
+    page = params.int_or("page", 1)
+    if not 1 <= page <= pages:
+        raise InternalError(f"page should be within [1, {pages}] range, given {page}")
+    chosen = valset.validators[(page - 1) * per_page : page * per_page]
+    return {
+        "block_height": str(height),
+        "validators": [val.to_rpc_json() for val in chosen],
+        "count": str(len(chosen)),
+        "total": str(total),
+    }
+
+
+def abci_info(env: RPCEnvironment, params: Params) -> defer.Deferred[Result]:
+    return env.abci.info(info_request()).addCallback(lambda info: {"response": abci_info_json(info)})
+
+
+def _check_and_add(env: RPCEnvironment, tx: bytes) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
+    """CheckTx through ABCI; a passing tx goes to the mempool callback (which may refuse it by raising)."""
+    mempool = env.mempool
+    if mempool is None:
+        raise InternalError("this node has no mempool: it does not accept transactions")
+
+    def add(response: abci_pb2.ResponseCheckTx) -> abci_pb2.ResponseCheckTx:
+        if response.code == 0:
+            try:
+                mempool(tx)
+            except Exception as exc:
+                raise InternalError(str(exc)) from exc
+        return response
+
+    request = abci_pb2.RequestCheckTx(tx=tx)  # type NEW (0)
+    return env.abci.check_tx(request).addCallback(add)
+
+
+def broadcast_tx_sync(env: RPCEnvironment, params: Params) -> defer.Deferred[Result]:
+    tx = params.required_bytes("tx")
+    tx_hash = hashlib.sha256(tx).digest()
+    return _check_and_add(env, tx).addCallback(lambda response: broadcast_result_json(tx_hash, response))
+
+
+def broadcast_tx_async(env: RPCEnvironment, params: Params) -> Result:
+    tx = params.required_bytes("tx")
+    checking = _check_and_add(env, tx)
+
+    def report(failure: Failure) -> None:
+        log.warning("async CheckTx of tx %s failed: %s", to_hex(hashlib.sha256(tx).digest()), failure.value)
+
+    checking.addErrback(report)
+    return broadcast_result_json(hashlib.sha256(tx).digest(), None)
+
+
+def blocksync_status(env: RPCEnvironment, params: Params) -> Result:
+    if env.blocksync is None:
+        raise InternalError("blocksync is not running on this node")
+    return blocksync_status_json(env.blocksync, env.peers(), env.clock.seconds())
+
+
+ROUTES: dict[str, Route] = {
+    "health": Route(health),
+    "status": Route(status),
+    "net_info": Route(net_info),
+    "blockchain": Route(blockchain, ("minHeight", "maxHeight")),
+    "block": Route(block, ("height",)),
+    "commit": Route(commit, ("height",)),
+    "validators": Route(validators, ("height", "page", "per_page")),
+    "abci_info": Route(abci_info),
+    "broadcast_tx_sync": Route(broadcast_tx_sync, ("tx",)),
+    "broadcast_tx_async": Route(broadcast_tx_async, ("tx",)),
+    "blocksync_status": Route(blocksync_status),
+}
+"""Method name (JSON-RPC) = URI path (GET) → handler and its positional parameter order."""
