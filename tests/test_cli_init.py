@@ -120,7 +120,8 @@ def test_init_keeps_an_existing_cometbft_home(tmp_path: Path) -> None:
     assert {name: (home / name).read_bytes() for name in FILES} == before
     node0 = json.loads((LOCALNET / "nodes.json").read_text())["nodes"][0]
     assert f"node id {node0['node_id']}, chain id localnet-4v" in result.stdout
-    assert "ignoring" in result.stderr and "[mempool]" in result.stderr
+    assert result.stderr.startswith(f"note: {home / 'config/config.toml'}: ignoring ")
+    assert "[mempool]" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -18,6 +18,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def note(message: str) -> None:
+    """A non-fatal remark on stderr (e.g. the CometBFT keys a config.toml has that cometsync ignores)."""
+    typer.echo(f"note: {message}", err=True)
+
+
 def init(
     home: Annotated[
         Path | None, typer.Option("--home", help="Node home directory [default: $CMTHOME or ~/.cometsync]")
@@ -32,7 +37,7 @@ def init(
     """Initialize a node home: config.toml, genesis.json, node and validator keys, data/."""
     root = home or default_home()
     try:
-        report = init_home(root, chain_id=chain_id, moniker=moniker)
+        report = init_home(root, chain_id=chain_id, moniker=moniker, notice=note)
     except (ConfigError, HomeError, KeyFileError) as exc:
         raise fail(str(exc)) from None
     for path in report.created:

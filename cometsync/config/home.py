@@ -20,7 +20,7 @@ from cometsync.config.genesis_doc import (
     write_genesis,
 )
 from cometsync.config.model import Config
-from cometsync.config.toml_io import load_config, save_config
+from cometsync.config.toml_io import Notice, load_config, save_config
 from cometsync.crypto import (
     KeyFileError,
     NodeKey,
@@ -64,10 +64,15 @@ class NodeKeys:
 
 
 def init_home(
-    home: Path, chain_id: str | None = None, moniker: str | None = None, config: Config | None = None
+    home: Path,
+    chain_id: str | None = None,
+    moniker: str | None = None,
+    config: Config | None = None,
+    notice: Notice | None = None,
 ) -> InitReport:
     """Create what is missing under `home` like `cometbft init`: a single-validator genesis (power 10)
-    with this node's validator key, keys, sign state and config.toml. `config` seeds a fresh config.toml.
+    with this node's validator key, keys, sign state and config.toml. `config` seeds a fresh config.toml;
+    `notice` receives load_config's note on unused keys of an existing one.
     """
     if chain_id is not None:
         try:
@@ -76,7 +81,7 @@ def init_home(
             raise HomeError(str(exc)) from None
     config_exists = (home / "config" / "config.toml").exists()
     if config_exists:
-        config = load_config(home)
+        config = load_config(home, notice)
     else:
         config = config or Config(home)
         config.home = home
