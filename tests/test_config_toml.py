@@ -123,6 +123,8 @@ def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
         ("moniker = 5\n", "moniker: expected a string, got 5"),
         ('log_format = "xml"\n', "log_format: must be one of 'plain', 'json'"),
         ("[p2p\nladdr = 1\n", "not valid TOML"),
+        ("p2p = 5\n", "p2p: expected a [p2p] table, got 5"),
+        ('[moniker]\nname = "x"\n', "moniker: expected a string, got {'name': 'x'}"),
     ],
 )
 def test_errors_name_file_section_and_key(tmp_path: Path, toml: str, expected: str) -> None:

@@ -96,7 +96,7 @@ def init_home(
     if config_exists:
         report.kept.append(config.config_path)
     else:
-        config.cometsync.consensus_engine = consensus_engine_for(genesis, validator_key)
+        config.override("cometsync.consensus_engine", consensus_engine_for(genesis, validator_key))
         report.created.append(save_config(config))
     return report
 

@@ -90,7 +90,7 @@ def make_testnet(
         write_genesis(config.genesis_path, document)
         if populate_persistent_peers:
             config.override("p2p.persistent_peers", ",".join(addresses[:index] + addresses[index + 1 :]))
-        config.cometsync.consensus_engine = consensus_engine_for(genesis, node_keys.validator_key)
+        config.override("cometsync.consensus_engine", consensus_engine_for(genesis, node_keys.validator_key))
         save_config(config)
         ports = NodePorts.for_node(starting_port, index)
         nodes.append(TestnetNode(config, node_keys.node_key.node_id, ports, index < validators))

@@ -47,20 +47,21 @@ def parse_config(text: str, home: Path, source: str = "config.toml") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     config = Config(home)
+    tables = [attr for attr in SECTIONS if attr != "base"]
+    top_level = {name: value for name, value in document.items() if name not in tables}
     ignored: list[str] = []
-    tables = {name: value for name, value in document.items() if isinstance(value, dict)}
-    top_level = {name: value for name, value in document.items() if not isinstance(value, dict)}
     for attr in SECTIONS:
-        if attr == "base":
-            values: dict[str, Any] = top_level
-        else:
-            values = tables.pop(attr, {})
+        values = top_level if attr == "base" else document.get(attr, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: {attr}: expected a [{attr}] table, got {values!r}")
         section = getattr(config, attr)
         label = "" if attr == "base" else f"[{attr}] "
         updates, unknown = _section_values(values, type(section), f"{source}: {label}")
         setattr(config, attr, replace(section, **updates))
-        ignored.extend(name if attr == "base" else f"{attr}.{name}" for name in unknown)
-    ignored.extend(f"[{name}]" for name in tables)
+        if attr == "base":
+            ignored.extend(f"[{name}]" if isinstance(values[name], dict) else name for name in unknown)
+        else:
+            ignored.extend(f"{attr}.{name}" for name in unknown)
     config.ignored_keys = tuple(ignored)
     return config
 
