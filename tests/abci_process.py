@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 READY_TIMEOUT_SECONDS = 30.0
@@ -61,6 +64,13 @@ class ServerProcess:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None and not pipe.closed:
                 pipe.close()
+
+
+def temp_home(add_cleanup: Callable[..., object]) -> Path:
+    """A fresh directory under the system temp dir, removed by the test's cleanup."""
+    home = Path(tempfile.mkdtemp(prefix="cometsync-abci-"))
+    add_cleanup(shutil.rmtree, home, True)
+    return home
 
 
 def kvstore_argv(home: Path, listen: str = "127.0.0.1:0", *extra: str) -> list[str]:

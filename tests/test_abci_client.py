@@ -12,7 +12,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from abci_process import ServerProcess, start_inconsistent_app, start_kvstore
+from abci_process import ServerProcess, start_inconsistent_app, start_kvstore, temp_home
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -56,7 +56,7 @@ class ClientCase(unittest.TestCase):
 class KVStoreRoundTripTest(ClientCase):
     @defer.inlineCallbacks
     def test_every_method_round_trips(self) -> Generator[defer.Deferred[Any], Any, None]:
-        app = self.kvstore(Path(self.mktemp()))
+        app = self.kvstore(temp_home(self.addCleanup))
         client = self.client_for(f"grpc://{app.address}")
 
         echo = yield client.echo(abci_pb2.RequestEcho(message="hello"))
@@ -105,7 +105,7 @@ class KVStoreRoundTripTest(ClientCase):
 
     @defer.inlineCallbacks
     def test_app_error_becomes_abci_error_with_reason(self) -> Generator[defer.Deferred[Any], Any, None]:
-        app = self.kvstore(Path(self.mktemp()))
+        app = self.kvstore(temp_home(self.addCleanup))
         client = self.client_for(app.address)
         failure = yield self.assertFailure(
             client.finalize_block(abci_pb2.RequestFinalizeBlock(height=1, txs=[b"val=ed25519!AAAA!5"])),
@@ -118,7 +118,7 @@ class KVStoreRoundTripTest(ClientCase):
 class AppFailureTest(ClientCase):
     @defer.inlineCallbacks
     def test_stalled_app_times_out(self) -> Generator[defer.Deferred[Any], Any, None]:
-        app = self.kvstore(Path(self.mktemp()))
+        app = self.kvstore(temp_home(self.addCleanup))
         client = self.client_for(app.address, call_timeout=0.5)
         yield client.echo(abci_pb2.RequestEcho(message="up"))
         os.kill(app.proc.pid, signal.SIGSTOP)
@@ -130,7 +130,7 @@ class AppFailureTest(ClientCase):
 
     @defer.inlineCallbacks
     def test_reconnects_when_the_app_restarts(self) -> Generator[defer.Deferred[Any], Any, None]:
-        home = Path(self.mktemp())
+        home = temp_home(self.addCleanup)
         first = self.kvstore(home)
         client = self.client_for(first.address)
         yield client.finalize_block(abci_pb2.RequestFinalizeBlock(height=1, txs=[b"k=v"]))
@@ -164,7 +164,7 @@ class AppFailureTest(ClientCase):
 
     @defer.inlineCallbacks
     def test_close_fails_pending_calls(self) -> Generator[defer.Deferred[Any], Any, None]:
-        app = self.kvstore(Path(self.mktemp()))
+        app = self.kvstore(temp_home(self.addCleanup))
         client = self.client_for(app.address)
         yield client.echo(abci_pb2.RequestEcho(message="up"))
         os.kill(app.proc.pid, signal.SIGSTOP)

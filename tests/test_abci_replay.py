@@ -13,7 +13,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from abci_process import start_kvstore
+from abci_process import start_kvstore, temp_home
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -101,7 +101,7 @@ class ReplayTest(unittest.TestCase):
 
     @defer.inlineCallbacks
     def replay(self, chain: Chain, app_hashes_match: bool) -> Generator[defer.Deferred[Any], Any, int]:
-        app = start_kvstore(Path(self.mktemp()))
+        app = start_kvstore(temp_home(self.addCleanup))
         self.addCleanup(app.kill)
         client = GrpcABCIClient(app.address)
         self.addCleanup(client.close)
