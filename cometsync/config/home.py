@@ -67,26 +67,23 @@ def init_home(
     home: Path,
     chain_id: str | None = None,
     moniker: str | None = None,
-    config: Config | None = None,
     notice: Notice | None = None,
 ) -> InitReport:
     """Create what is missing under `home` like `cometbft init`: a single-validator genesis (power 10)
-    with this node's validator key, keys, sign state and config.toml. `config` seeds a fresh config.toml;
-    `notice` receives load_config's note on unused keys of an existing one.
+    with this node's validator key, keys, sign state and config.toml. `notice` receives load_config's
+    note on unused keys of an existing config.toml.
     """
     if chain_id is not None:
         try:
             check_chain_id(chain_id)
         except ValueError as exc:
             raise HomeError(str(exc)) from None
-    config_exists = (home / "config" / "config.toml").exists()
+    config = Config(home)
+    config_exists = config.config_path.exists()
     if config_exists:
         config = load_config(home, notice)
-    else:
-        config = config or Config(home)
-        config.home = home
-        if moniker is not None:
-            config.override("moniker", moniker)
+    elif moniker is not None:
+        config.override("moniker", moniker)
     ensure_layout(config)
     report = InitReport(config)
     validator_key = _validator_key(config, report)
