@@ -18,6 +18,7 @@ from cometsync.types import (
     BlockIDFlag,
     Commit,
     CommitSig,
+    ConsensusParams,
     ExtendedCommit,
     ExtendedCommitSig,
     Header,
@@ -36,6 +37,27 @@ ExtensionSource = Callable[[bytes, int], bytes]
 
 MIN_VOTE_TIME_STEP_NANOS = 1_000_000
 """CometBFT's `voteTime`: a vote is at least 1 ms after the block it votes for."""
+
+MAX_BLOCK_SIZE_BYTES = 104_857_600
+MAX_HEADER_BYTES = 626
+MAX_OVERHEAD_FOR_BLOCK = 11
+MAX_COMMIT_OVERHEAD_BYTES = 94
+MAX_COMMIT_SIG_BYTES = 109 + 2  # a CommitSig plus its repeated-field tag and length
+
+
+def max_data_bytes(params: ConsensusParams, validator_count: int, evidence_bytes: int = 0) -> int:
+    """`types.MaxDataBytes`: room left for txs once header, last commit and evidence are accounted for."""
+    max_bytes = MAX_BLOCK_SIZE_BYTES if params.block_max_bytes == -1 else params.block_max_bytes
+    room = (
+        max_bytes
+        - MAX_OVERHEAD_FOR_BLOCK
+        - MAX_HEADER_BYTES
+        - (MAX_COMMIT_OVERHEAD_BYTES + MAX_COMMIT_SIG_BYTES * validator_count)
+        - evidence_bytes
+    )
+    if room < 0:
+        raise ValueError(f"block max_bytes {max_bytes} cannot hold a header, a commit and the evidence")
+    return room
 
 
 def make_block(
