@@ -7,6 +7,7 @@ import typer
 from cometsync import __version__
 from cometsync.cli.init_cmd import init
 from cometsync.cli.kvstore import kvstore
+from cometsync.cli.status_cmd import status
 from cometsync.cli.testnet_cmd import testnet
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ def version() -> None:
 
 
 app.command()(kvstore)
+app.command()(status)
 app.command()(init)
 app.command()(testnet)
 
