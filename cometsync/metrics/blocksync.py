@@ -117,7 +117,7 @@ class BlocksyncMetrics:
         self.pool = pool
         self.progress = progress or SyncProgress()
         self.clock = clock
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SnapshotCollector(self))
         labels = ["chain_id"]
         self._bans = Counter(

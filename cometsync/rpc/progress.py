@@ -6,6 +6,7 @@ from collections import deque
 
 DEFAULT_WINDOW_SECONDS = 30.0
 MAX_SAMPLES = 600
+MIN_SPAN_SECONDS = 1.0
 
 
 class SyncProgress:
@@ -26,9 +27,12 @@ class SyncProgress:
             self._samples.popleft()
 
     def blocks_per_second(self) -> float:
+        """0.0 until samples span at least a second (closer samples give noise, not a rate)."""
         if len(self._samples) < 2:
             return 0.0
         (first_time, first_height), (last_time, last_height) = self._samples[0], self._samples[-1]
+        if last_time - first_time < MIN_SPAN_SECONDS:
+            return 0.0
         return max(0, last_height - first_height) / (last_time - first_time)
 
     def eta_seconds(self, height: int, target_height: int) -> float | None:
