@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 from cometsync.p2p.channel import ChannelDescriptor
 
 if TYPE_CHECKING:
-    from cometsync.p2p.switch import Switch
-
     from cometsync.p2p.peer import Peer
+    from cometsync.p2p.switch import Switch
 
 
 class Reactor(ABC):
