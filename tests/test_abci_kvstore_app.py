@@ -121,12 +121,48 @@ def test_duplicate_vote_costs_one_power_and_unknown_offender_is_an_error() -> No
     )
     response = finalize(app, 1, misbehavior=[offence])
     assert [(u.pub_key.ed25519, u.power) for u in response.validator_updates] == [(PUB, 9)]
+    app.commit(abci_pb2.RequestCommit())
     stranger = abci_pb2.Misbehavior(
         type=abci_pb2.DUPLICATE_VOTE, validator=abci_pb2.Validator(address=bytes(20), power=1)
     )
     with pytest.raises(KVStoreError, match="can't find it"):
         finalize(app, 2, b"a=b", misbehavior=[stranger])
     assert app.state.height == 1  # a refused block changes nothing
+
+
+def test_repeated_finalize_block_replaces_the_uncommitted_one() -> None:
+    """A node that crashed between FinalizeBlock and Commit replays the height against the same app."""
+    once, twice = MemoryStorage(), MemoryStorage()
+    for storage in (once, twice):
+        app = KVStoreApp(storage)
+        finalize(app, 1, b"a=1")
+        app.commit(abci_pb2.RequestCommit())
+    first = KVStoreApp(once)
+    expected = finalize(first, 2, b"b=2", val_tx(5))
+    first.commit(abci_pb2.RequestCommit())
+
+    replayed = KVStoreApp(twice)
+    finalize(replayed, 2, b"b=2", val_tx(5))
+    assert replayed.info(abci_pb2.RequestInfo()).last_block_height == 1  # only committed state is reported
+    assert replayed.query(abci_pb2.RequestQuery(data=b"b")).log == "does not exist"
+    again = finalize(replayed, 2, b"b=2", val_tx(5))
+    replayed.commit(abci_pb2.RequestCommit())
+
+    assert again == expected
+    assert again.app_hash == go_put_varint(3)
+    assert replayed.info(abci_pb2.RequestInfo()) == first.info(abci_pb2.RequestInfo())
+    assert dict(twice.items_with_prefix(b"")) == dict(once.items_with_prefix(b""))
+
+
+def test_finalize_block_of_a_different_block_discards_the_pending_one() -> None:
+    app = KVStoreApp(MemoryStorage())
+    finalize(app, 1, b"lost=1", val_tx(3))
+    finalize(app, 1, b"kept=1")
+    app.commit(abci_pb2.RequestCommit())
+    assert app.query(abci_pb2.RequestQuery(data=b"lost")).log == "does not exist"
+    assert app.query(abci_pb2.RequestQuery(data=b"kept")).value == b"1"
+    assert app.query(abci_pb2.RequestQuery(path="/val", data=PUB)).value == b""
+    assert app.info(abci_pb2.RequestInfo()).last_block_app_hash == go_put_varint(1)
 
 
 @pytest.mark.parametrize("tx", [val_tx(1, b"sr25519"), b"val=ed25519!AAAA!1"])

@@ -3,6 +3,10 @@
 Same tx formats, CheckTx codes, ExecTxResults (incl. events), validator-update rules and app hash (the
 zig-zag varint of the number of txs processed, in 8 bytes) as Go's `abci/example/kvstore`. Everything a
 block changes is staged by FinalizeBlock and written by Commit in one atomic `KVStorage.write`.
+
+Unlike Go's, FinalizeBlock always starts from the last COMMITTED state and Info/Query report only committed
+state: a node that crashed between FinalizeBlock and Commit replays that height, and the repeated
+FinalizeBlock replaces the first one's uncommitted results instead of adding to them.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class AppState:
 class _PendingBlock:
     """What FinalizeBlock decided and Commit will persist."""
 
+    state: AppState
     validator_updates: list[abci_pb2.ValidatorUpdate] = field(default_factory=list)
     kv_txs: list[bytes] = field(default_factory=list)
 
@@ -111,8 +116,8 @@ class KVStoreApp:
     def __init__(self, storage: KVStorage, retain_blocks: int = 0) -> None:
         self._storage = storage
         self._retain_blocks = retain_blocks
-        self._state = AppState.from_json(storage.get(STATE_KEY))
-        self._pending = _PendingBlock()
+        self._committed = AppState.from_json(storage.get(STATE_KEY))
+        self._pending = _PendingBlock(state=self._committed)
         self._pub_keys_by_address: dict[bytes, keys_pb2.PublicKey] = {}
         for _, stored in storage.items_with_prefix(VALIDATOR_PREFIX):
             pub_key = decode_delimited(stored).pub_key
@@ -120,7 +125,8 @@ class KVStoreApp:
 
     @property
     def state(self) -> AppState:
-        return self._state
+        """The last committed state (what Info reports)."""
+        return self._committed
 
     def echo(self, req: abci_pb2.RequestEcho) -> abci_pb2.ResponseEcho:
         return abci_pb2.ResponseEcho(message=req.message)
@@ -130,11 +136,11 @@ class KVStoreApp:
 
     def info(self, req: abci_pb2.RequestInfo) -> abci_pb2.ResponseInfo:
         return abci_pb2.ResponseInfo(
-            data=f'{{"size":{self._state.size}}}',
+            data=f'{{"size":{self._committed.size}}}',
             version=ABCI_VERSION,
             app_version=APP_VERSION,
-            last_block_height=self._state.height,
-            last_block_app_hash=self._state.app_hash(),
+            last_block_height=self._committed.height,
+            last_block_app_hash=self._committed.app_hash(),
         )
 
     def init_chain(self, req: abci_pb2.RequestInitChain) -> abci_pb2.ResponseInitChain:
@@ -143,7 +149,7 @@ class KVStoreApp:
         address_changes = self._stage_validator_updates(list(req.validators), writes)
         self._storage.write(writes)
         self._apply_address_changes(address_changes)
-        return abci_pb2.ResponseInitChain(app_hash=self._state.app_hash())
+        return abci_pb2.ResponseInitChain(app_hash=self._committed.app_hash())
 
     def check_tx(self, req: abci_pb2.RequestCheckTx) -> abci_pb2.ResponseCheckTx:
         if is_validator_tx(req.tx):
@@ -199,8 +205,10 @@ class KVStoreApp:
         return update
 
     def finalize_block(self, req: abci_pb2.RequestFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
-        """Execute a decided block in memory; nothing is persisted before Commit."""
+        """Execute a decided block in memory on top of the committed state; nothing is persisted before
+        Commit, and a repeated FinalizeBlock replaces the pending results of an earlier one."""
         pending = _PendingBlock(
+            state=AppState(size=self._committed.size + len(req.txs), height=req.height),
             validator_updates=[
                 self._punishment(m) for m in req.misbehavior if m.type == abci_pb2.DUPLICATE_VOTE
             ]
@@ -213,27 +221,29 @@ class KVStoreApp:
                 pending.kv_txs.append(tx)
             results.append(_exec_tx_result(*split_key_value(tx)))
         self._pending = pending
-        self._state = AppState(size=self._state.size + len(req.txs), height=req.height)
         return abci_pb2.ResponseFinalizeBlock(
             tx_results=results,
             validator_updates=pending.validator_updates,
-            app_hash=self._state.app_hash(),
+            app_hash=pending.state.app_hash(),
         )
 
     def commit(self, req: abci_pb2.RequestCommit) -> abci_pb2.ResponseCommit:
         """Persist the finalized block's validators, key/values and state in one atomic write."""
+        pending = self._pending
         writes: dict[bytes, bytes | None] = {}
-        address_changes = self._stage_validator_updates(self._pending.validator_updates, writes)
-        for tx in self._pending.kv_txs:
+        address_changes = self._stage_validator_updates(pending.validator_updates, writes)
+        for tx in pending.kv_txs:
             key, value = split_key_value(tx)
             writes[KV_PAIR_PREFIX + key] = value
-        writes[STATE_KEY] = self._state.to_json()
+        writes[STATE_KEY] = pending.state.to_json()
         self._storage.write(writes)
         self._apply_address_changes(address_changes)
-        self._pending = _PendingBlock()
+        self._committed = pending.state
+        self._pending = _PendingBlock(state=self._committed)
         response = abci_pb2.ResponseCommit()
-        if self._retain_blocks > 0 and self._state.height >= self._retain_blocks:
-            response.retain_height = self._state.height - self._retain_blocks + 1
+        height = self._committed.height
+        if self._retain_blocks > 0 and height >= self._retain_blocks:
+            response.retain_height = height - self._retain_blocks + 1
         return response
 
     def query(self, req: abci_pb2.RequestQuery) -> abci_pb2.ResponseQuery:
@@ -245,7 +255,7 @@ class KVStoreApp:
             key=req.data,
             value=value,
             log="does not exist" if value is None else "exists",
-            height=self._state.height,
+            height=self._committed.height,
             index=-1 if req.prove else 0,
         )
 

@@ -10,6 +10,8 @@ import hashlib
 
 from cometsync.abci.kvstore.txs import VALIDATOR_PREFIX
 from cometsync.crypto.ed25519 import address_of
+from cometsync.p2p.delimited import DelimitedReader, delimit
+from cometsync.p2p.errors import DecodeError
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.crypto import keys_pb2
 
@@ -55,35 +57,21 @@ def storage_key(raw_pub_key: bytes) -> bytes:
     return VALIDATOR_PREFIX + raw_pub_key
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def encode_delimited(update: abci_pb2.ValidatorUpdate) -> bytes:
     """Go's `types.WriteMessage`: uvarint length prefix, then the message."""
-    body: bytes = update.SerializeToString(deterministic=True)
-    return _uvarint(len(body)) + body
+    return delimit(update.SerializeToString(deterministic=True))
 
 
 def decode_delimited(data: bytes) -> abci_pb2.ValidatorUpdate:
-    """Inverse of `encode_delimited`."""
-    length, shift, pos = 0, 0, 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise InvalidValidator("truncated length prefix of a stored validator")
-        byte = data[pos]
-        pos += 1
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            break
-    if len(data) - pos != length:
+    """Inverse of `encode_delimited`; the value must hold exactly one message."""
+    reader = DelimitedReader(max_size=len(data))
+    reader.feed(data)
+    try:
+        body = reader.next_message()
+    except DecodeError as exc:
+        raise InvalidValidator(f"stored validator: {exc}") from exc
+    if body is None or reader.buffered:
         raise InvalidValidator("stored validator length prefix does not match its size")
     update = abci_pb2.ValidatorUpdate()
-    update.ParseFromString(data[pos:])
+    update.ParseFromString(body)
     return update
