@@ -415,6 +415,9 @@ class BlockPool(Generic[BlockT, CommitT]):
         requester.former.discard(peer_id)
         if drop_block and requester.sender == peer_id:
             self._bytes_held -= requester.drop_block()
+            for other in requester.slot_peers():
+                if other not in requester.outstanding:  # it answered too, but its copy was discarded
+                    requester.clear_slot(other)
 
     def _remove_peer(self, peer_id: str, *, drop_blocks: bool) -> None:
         for requester in self._requesters.values():
