@@ -273,3 +273,41 @@ class _WithoutExtCommits:
         raise AssertionError("read-only")
 
 
+
+
+def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
+    """The issue's 3-peer scenario on the Clock: both bad peers end up banned, the sync completes.
+
+    Regression: a dropped block whose height the honest peer had also answered must be re-asked at once."""
+    clock = start_clock(LOCALNET_CHAIN)
+    network = Network(clock)
+    honest = serving_node(tmp_path / "honest", 310)
+    syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN)
+    syncer_reactor, handoff = make_reactor(syncer, clock)
+    corrupt_blocks = {h: with_flipped_tx(LOCALNET_CHAIN.block(h)) for h in (11, 16, 19, 23, 27, 31)}
+    corrupt_store = tampered_store(tmp_path / "corrupt.db", LOCALNET_CHAIN, 310, corrupt_blocks)
+    servers = {
+        "honest": make_reactor(honest, clock)[0],
+        "corrupt": BlocksyncReactor(honest.state, corrupt_store, honest.executor, _NoHandoff(), clock),
+        "liar": _LyingReactor(honest.state, honest.block_store, honest.executor, _NoHandoff(), clock),
+    }
+    for name, server in servers.items():
+        network.connect(server, name, syncer_reactor, "syncer")
+    syncer_reactor.start()
+    assert run_until(clock, lambda: handoff.switched.called, max_seconds=60)
+    assert syncer_reactor.state.last_block_height >= 308
+    assert syncer_reactor.pool.is_peer_banned("corrupt") and syncer_reactor.pool.is_peer_banned("liar")
+    assert not syncer_reactor.pool.is_peer_banned("honest")
+    assert "honest" in network.open_peers("syncer") and "corrupt" not in network.open_peers("syncer")
+
+
+class _LyingReactor(BlocksyncReactor[State]):
+    """Claims a huge height first, then the truth (GHSA-22qq-3xwm-r5x4): the pool bans it."""
+
+    lied = False
+
+    def _status(self) -> StatusResponse:
+        if not self.lied:
+            self.lied = True
+            return StatusResponse(height=10**9, base=1)
+        return super()._status()
