@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.channel import ChannelDescriptor
-from cometsync.p2p.delimited import delimit, encode_uvarint
+from cometsync.p2p.delimited import delimit
 from cometsync.p2p.handshake import PeerHandshake
 from cometsync.p2p.mconnection import MConnConfig, encode_packet_msg
 from cometsync.p2p.node_info import NodeInfo
@@ -21,6 +21,7 @@ from cometsync.p2p.peer import Peer
 from cometsync.p2p.reactor import Reactor
 from cometsync.p2p.secret_connection import encode_eph_pub_message, eph_public_key
 from cometsync.p2p.switch import Switch, SwitchConfig
+from cometsync.proto.wire import uvarint
 
 ECHO = 0x7F
 NETWORK = "echo-net"
@@ -237,7 +238,7 @@ class SwitchTest(unittest.TestCase):
 
     def test_oversized_packet(self) -> defer.Deferred[None]:
         return self._bad_input(
-            "exceeds the limit of 1034", lambda p: p.send_sealed(encode_uvarint(5000) + bytes(5000))
+            "exceeds the limit of 1034", lambda p: p.send_sealed(uvarint(5000) + bytes(5000))
         )
 
     def test_oversized_message(self) -> defer.Deferred[None]:

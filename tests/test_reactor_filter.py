@@ -9,6 +9,7 @@ import pytest
 
 from cometsync.proto.tendermint.blocksync import types_pb2 as bs_pb2
 from cometsync.proto.tendermint.types import block_pb2, types_pb2, validator_pb2
+from cometsync.proto.wire import uvarint
 from cometsync.reactor.codec import BLOCKSYNC_CHANNEL, MAX_MSG_SIZE, MAX_VOTES_COUNT, BlockRequest, encode
 from cometsync.reactor.msg_filter import (
     FilterRejected,
@@ -241,9 +242,9 @@ def test_million_signatures_are_rejected_without_materialising_them() -> None:
     """Python's version of TestStubUnmarshalAllocs: memory stays flat whatever the count."""
     entry = b"\x22\x00"
     commit = entry * 1_000_000
-    block = b"\x22" + _varint(len(commit)) + commit
-    response = b"\x0a" + _varint(len(block)) + block
-    data = b"\x1a" + _varint(len(response)) + response
+    block = b"\x22" + uvarint(len(commit)) + commit
+    response = b"\x0a" + uvarint(len(block)) + block
+    data = b"\x1a" + uvarint(len(response)) + response
     tracemalloc.start()
     try:
         with pytest.raises(FilterRejected, match="too many commit signatures"):
@@ -252,12 +253,3 @@ def test_million_signatures_are_rejected_without_materialising_them() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 64 * 1024
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)

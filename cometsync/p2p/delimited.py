@@ -6,25 +6,11 @@
 from __future__ import annotations
 
 from cometsync.p2p.errors import DecodeError
+from cometsync.proto.wire import length_delimited as delimit
 
 MAX_VARINT_BYTES = 10
 
-
-def encode_uvarint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative integer."""
-    if value < 0:
-        raise ValueError("uvarint must be non-negative")
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def delimit(message: bytes) -> bytes:
-    """`message` prefixed with its uvarint length (protoio `WriteMsg`)."""
-    return encode_uvarint(len(message)) + message
+__all__ = ["DelimitedReader", "delimit"]
 
 
 def _decode_uvarint(buf: bytearray, start: int) -> tuple[int, int] | None:

@@ -8,14 +8,13 @@ no re-encoding.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
 
 from cometsync.proto.tendermint.blocksync import types_pb2 as bs_pb2
 from cometsync.proto.tendermint.types import block_pb2, types_pb2
+from cometsync.proto.wire import iter_fields, message_field
 
 BLOCKSYNC_CHANNEL = 0x40
 CHANNEL_PRIORITY = 5
@@ -26,15 +25,6 @@ MAX_MSG_SIZE = MAX_BLOCK_SIZE_BYTES + 4 + 1
 """RecvMessageCapacity of the channel: the largest block plus BlockResponse's prefix and field key."""
 MAX_VOTES_COUNT = 10_000
 """Most signatures a (extended) commit may carry."""
-
-WIRE_VARINT = 0
-WIRE_FIXED64 = 1
-WIRE_LEN = 2
-WIRE_START_GROUP = 3
-WIRE_END_GROUP = 4
-WIRE_FIXED32 = 5
-MAX_FIELD_NUMBER = (1 << 29) - 1
-MAX_GROUP_DEPTH = 100
 
 _BLOCK_RESPONSE_FIELD = 3
 _BLOCK_FIELD = 1
@@ -122,10 +112,10 @@ def encode(message: BlocksyncMessage) -> bytes:
 
 def encode_block_response(block_bytes: bytes, ext_commit_bytes: bytes | None = None) -> bytes:
     """A BlockResponse from already serialized parts (e.g. as stored), without decoding them."""
-    body = _len_field(_BLOCK_FIELD, block_bytes)
+    body = message_field(_BLOCK_FIELD, block_bytes)
     if ext_commit_bytes is not None:
-        body += _len_field(_EXT_COMMIT_FIELD, ext_commit_bytes)
-    return _len_field(_BLOCK_RESPONSE_FIELD, body)
+        body += message_field(_EXT_COMMIT_FIELD, ext_commit_bytes)
+    return message_field(_BLOCK_RESPONSE_FIELD, body)
 
 
 def decode(data: bytes) -> BlocksyncMessage:
@@ -198,121 +188,3 @@ def _sole_block_slice(data: bytes) -> bytes | None:
     if len(blocks) != 1:
         return None
     return data[blocks[0].start : blocks[0].end]
-
-
-# --- protobuf wire format (shared with the pre-decode filter) --------------------------------------
-
-
-class WireFormatError(ValueError):
-    """Bytes that do not follow the protobuf wire format."""
-
-
-class WireField(NamedTuple):
-    """One field as found on the wire; for length-delimited fields `start:end` is the payload."""
-
-    number: int
-    wire_type: int
-    start: int
-    end: int
-
-
-def read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    """Decode a base-128 varint at `pos`; returns (value, position after it)."""
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end:
-            raise WireFormatError("unexpected end of data inside a varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 64:
-            raise WireFormatError("varint longer than 10 bytes")
-
-
-def iter_fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[WireField]:
-    """Walk the fields of one message in `data[start:end]` without decoding their contents.
-
-    Groups are skipped (yielded as one field spanning their contents), as protobuf parsers do for
-    unknown fields; malformed input raises WireFormatError.
-    """
-    stop = len(data) if end is None else end
-    pos = start
-    while pos < stop:
-        tag = data[pos]
-        if 0x08 <= tag < 0x80:  # one-byte tag, the common case, decoded inline for speed
-            number, wire_type, pos = tag >> 3, tag & 7, pos + 1
-        else:
-            number, wire_type, pos = _read_tag(data, pos, stop)
-        if wire_type == WIRE_LEN:
-            if pos < stop and data[pos] < 0x80:
-                length, value_start = data[pos], pos + 1
-            else:
-                length, value_start = read_varint(data, pos, stop)
-            pos = value_start + length
-            if pos > stop:
-                raise WireFormatError(f"field {number} runs past the end of its message")
-        else:
-            value_start = pos
-            pos = _skip_value(data, pos, stop, number, wire_type, 0)
-        yield WireField(number, wire_type, value_start, pos)
-
-
-def _read_tag(data: bytes, pos: int, stop: int) -> tuple[int, int, int]:
-    """(field number, wire type, position after the tag)."""
-    tag, pos = read_varint(data, pos, stop)
-    number = tag >> 3
-    if number == 0 or number > MAX_FIELD_NUMBER:
-        raise WireFormatError(f"illegal field number {number}")
-    return number, tag & 7, pos
-
-
-def _skip_value(data: bytes, pos: int, stop: int, number: int, wire_type: int, depth: int) -> int:
-    """Position after the value of a field whose tag ended at `pos`."""
-    if wire_type == WIRE_VARINT:
-        return read_varint(data, pos, stop)[1]
-    if wire_type == WIRE_LEN:
-        length, pos = read_varint(data, pos, stop)
-        pos += length
-    elif wire_type == WIRE_FIXED64:
-        pos += 8
-    elif wire_type == WIRE_FIXED32:
-        pos += 4
-    elif wire_type == WIRE_START_GROUP:
-        return _skip_group(data, pos, stop, number, depth + 1)
-    elif wire_type == WIRE_END_GROUP:
-        raise WireFormatError(f"end group for field {number} outside a group")
-    else:
-        raise WireFormatError(f"illegal wire type {wire_type} for field {number}")
-    if pos > stop:
-        raise WireFormatError(f"field {number} runs past the end of its message")
-    return pos
-
-
-def _skip_group(data: bytes, pos: int, stop: int, number: int, depth: int) -> int:
-    """Position after the end-group tag closing group `number` (whose contents start at `pos`)."""
-    if depth > MAX_GROUP_DEPTH:
-        raise WireFormatError(f"groups nested deeper than {MAX_GROUP_DEPTH}")
-    while True:
-        inner, wire_type, pos = _read_tag(data, pos, stop)
-        if wire_type == WIRE_END_GROUP:
-            if inner != number:
-                raise WireFormatError(f"group {number} closed as group {inner}")
-            return pos
-        pos = _skip_value(data, pos, stop, inner, wire_type, depth)
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | WIRE_LEN) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)

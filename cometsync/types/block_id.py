@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cometsync.proto.tendermint.types import types_pb2
-from cometsync.types._wire import bytes_field, message_field, varint_field
+from cometsync.proto.wire import bytes_field, message_field, varint_field
 from cometsync.types.errors import InvalidBlock
 from cometsync.types.rpc_json import JSONObject, hex_bytes, int_of, to_hex, unwrap_result
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from cometsync.proto.tendermint.types import types_pb2
-from cometsync.types._wire import bytes_field, message_field, varint_field
+from cometsync.proto.wire import bytes_field, message_field, varint_field
 from cometsync.types.block_id import BlockID
 from cometsync.types.errors import InvalidBlock, MissingVoteExtension
 from cometsync.types.merkle import hash_from_byte_slices

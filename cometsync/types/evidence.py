@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cometsync.proto.tendermint.types import evidence_pb2
-from cometsync.types._wire import zigzag_varint
+from cometsync.proto.wire import zigzag_varint
 from cometsync.types.errors import InvalidEvidence, TypesError
 from cometsync.types.light import LightBlock
 from cometsync.types.merkle import hash_from_byte_slices

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cometsync.proto.tendermint.types import types_pb2
-from cometsync.types._wire import bytes_field, varint_field
+from cometsync.proto.wire import bytes_field, varint_field
 from cometsync.types.block_id import BlockID, check_hash
 from cometsync.types.errors import InvalidBlock, InvalidHeader
 from cometsync.types.merkle import hash_from_byte_slices

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from cometsync.proto.tendermint.types import params_pb2
-from cometsync.types._wire import varint_field
+from cometsync.proto.wire import varint_field
 from cometsync.types.rpc_json import JSONObject, int_of
 
 NANOS_PER_SECOND = 1_000_000_000

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.types._wire import bytes_field, varint_field
+from cometsync.proto.wire import bytes_field, varint_field
 from cometsync.types.merkle import hash_from_byte_slices
 from cometsync.types.rpc_json import JSONObject, b64_bytes, int_of
 

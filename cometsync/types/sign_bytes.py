@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from cometsync.types._wire import (
+from cometsync.proto.wire import (
     bytes_field,
     length_delimited,
     message_field,

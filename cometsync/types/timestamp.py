@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
-from cometsync.types._wire import varint_field
+from cometsync.proto.wire import varint_field
 
 GO_ZERO_SECONDS = -62135596800
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from cometsync.crypto.ed25519 import PUBKEY_SIZE, address_of
 from cometsync.proto.tendermint.crypto import keys_pb2
 from cometsync.proto.tendermint.types import validator_pb2
-from cometsync.types._wire import bytes_field, message_field, varint_field
+from cometsync.proto.wire import bytes_field, message_field, varint_field
 from cometsync.types.errors import InvalidValidatorSet
 from cometsync.types.rpc_json import JSONObject, b64_bytes, hex_bytes, int_of, to_b64, to_hex
 
