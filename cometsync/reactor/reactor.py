@@ -77,6 +77,8 @@ class ReactorConfig:
 
     status_interval: float = 10.0
     switch_interval: float = 1.0
+    follow_status_interval: float = 1.0
+    """Status poll once following the chain after the switch (CometBFT main's adaptive sync)."""
     max_verify_ahead: int = 32
     pool: PoolConfig = field(default_factory=PoolConfig)
 
@@ -130,6 +132,8 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         )
         self.fatal_error: Failure | None = None
         self.switched = False
+        self.following = False
+        self._follow_after_switch = False
         self._tick_call: DelayedCall | None = None
         self._status_poll = Periodic(clock, self.config.status_interval, self.broadcast_status_request)
         self._switch_check = Periodic(clock, self.config.switch_interval, self.check_switch_to_consensus)
@@ -160,7 +164,16 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def stop(self) -> None:
         """Stop syncing without a hand-off (node shutdown)."""
+        self.following = False
         self._stop_syncing()
+
+    def follow_after_switch(self) -> None:
+        """Keep fetching, verifying and applying blocks after the hand-off (the `follow` engine asks this).
+
+        The pool and sync loop stay as they are; only the caught-up check stops and peers are polled for
+        their status every `follow_status_interval`, so each newly committed block is ingested.
+        """
+        self._follow_after_switch = True
 
     # ------------------------------------------------------------------ p2p.Reactor
 
@@ -307,7 +320,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def check_switch_to_consensus(self) -> None:
         """CometBFT's 1 s check: caught up (pool incl. SyncTracker) or our own power blocks the chain."""
-        if not self.pool.is_running:
+        if not self.pool.is_running or self.switched:
             return
         state = self.state
         if self._missing_extended_commit(state):
@@ -349,10 +362,23 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if self.loop.applying:
             return
         log.info("switching to consensus at height %d: %s", self.state.last_block_height, reason)
-        self._stop_syncing()
-        self.filter.state = SyncState.STOPPED_AFTER_SWITCH
+        if self._follow_after_switch and self.pool.is_running:
+            self._keep_following()
+        else:
+            self._stop_syncing()
+            self.filter.state = SyncState.STOPPED_AFTER_SWITCH
         self.switched = True
         self._handoff.switch_to_consensus(self.state, blocks_synced)
+
+    def _keep_following(self) -> None:
+        self.following = True
+        self.metrics.syncing = False
+        self._switch_check.stop()
+        self._status_poll.stop()
+        self._status_poll = Periodic(
+            self._clock, self.config.follow_status_interval, self.broadcast_status_request
+        )
+        self._status_poll.start()
 
     def _stop_syncing(self) -> None:
         self.loop.stop()
@@ -369,6 +395,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def _sync_failed(self, failure: Failure) -> None:
         self.fatal_error = failure
+        self.following = False
         self._stop_syncing()
 
 
