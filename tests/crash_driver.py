@@ -1,45 +1,73 @@
 """Applies a real fixture chain into a cometsync home the way blocksync does (save block, then apply).
 
 Run as a script by the crash tests (`python crash_driver.py HOME ADDRESS UPTO`, with COMETSYNC_CRASH_AT
-set to SIGKILL it at a named point); imported by the state tests for `sync_chain`.
+set to SIGKILL it at a named point); imported by the state tests for `open_stores` and `sync_chain`.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from abci_grpc_app import GrpcConsensusApp
 from state_fixtures import LOCALNET_CHAIN, FixtureChain
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorCore
 
+from cometsync.abci import GrpcABCIClient
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.state import BlockExecutor, Handshaker, State, StateStore
+from cometsync.state import BlockExecutor, ConsensusApp, Handshaker, State, StateStore
 from cometsync.state.handshake import info_request
 from cometsync.store import BlockStore
 from cometsync.types import BlockID, PartSet
 
 
 class DoubleExecution(Exception):
-    """The app was asked to execute a block it had already committed."""
+    """The app was asked to execute a block it had already committed, or a commit skipped a height."""
 
 
-class GuardedApp(GrpcConsensusApp):
-    """Asks the app its committed height before every FinalizeBlock and refuses re-execution."""
+class GuardedApp:
+    """A `ConsensusApp` that asks the app its committed height around every FinalizeBlock and Commit.
 
-    async def _guarded_finalize(
-        self, request: abci_pb2.RequestFinalizeBlock
-    ) -> abci_pb2.ResponseFinalizeBlock:
-        info = await self.info(info_request())
-        if info.last_block_height >= request.height:
-            raise DoubleExecution(f"block {request.height} sent again; app at {info.last_block_height}")
-        return await super().finalize_block(request)
+    FinalizeBlock h is only sent to an app that committed exactly h-1, and every Commit must advance the
+    app's committed height by exactly one: committed heights are strictly sequential, across restarts.
+    """
+
+    def __init__(self, app: GrpcABCIClient) -> None:
+        self._app = app
+
+    async def _committed_height(self) -> int:
+        info = await self._app.info(info_request())
+        height: int = info.last_block_height
+        return height
+
+    def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]:
+        return self._app.info(request)
+
+    def init_chain(self, request: abci_pb2.RequestInitChain) -> defer.Deferred[abci_pb2.ResponseInitChain]:
+        return self._app.init_chain(request)
+
+    async def _finalize_block(self, request: abci_pb2.RequestFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
+        committed = await self._committed_height()
+        if committed != request.height - 1:
+            raise DoubleExecution(f"FinalizeBlock {request.height} sent to an app that committed {committed}")
+        return await self._app.finalize_block(request)
 
     def finalize_block(
         self, request: abci_pb2.RequestFinalizeBlock
     ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
-        return defer.ensureDeferred(self._guarded_finalize(request))
+        return defer.ensureDeferred(self._finalize_block(request))
+
+    async def _commit(self, request: abci_pb2.RequestCommit) -> abci_pb2.ResponseCommit:
+        before = await self._committed_height()
+        response = await self._app.commit(request)
+        after = await self._committed_height()
+        if after != before + 1:
+            raise DoubleExecution(f"Commit moved the app's committed height from {before} to {after}")
+        return response
+
+    def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
+        return defer.ensureDeferred(self._commit(request))
 
 
 def open_stores(home: Path) -> tuple[BlockStore, StateStore]:
@@ -47,8 +75,17 @@ def open_stores(home: Path) -> tuple[BlockStore, StateStore]:
     return BlockStore.open(data / "blockstore.db"), StateStore.open(data / "state.db")
 
 
-async def sync_chain(home: Path, app: GrpcConsensusApp, chain: FixtureChain, upto: int) -> State:
-    """Handshake, then save and apply blocks store.height+1..upto; returns the final state."""
+async def sync_chain(
+    home: Path,
+    app: ConsensusApp,
+    chain: FixtureChain,
+    upto: int,
+    after_block: Callable[[State], None] | None = None,
+) -> State:
+    """Handshake, then save and apply blocks store.height+1..upto; returns the final state.
+
+    `after_block`, if given, sees the state after every block this call applies.
+    """
     block_store, state_store = open_stores(home)
     try:
         state = await Handshaker(state_store, block_store, chain.genesis(), app).handshake()
@@ -59,6 +96,8 @@ async def sync_chain(home: Path, app: GrpcConsensusApp, chain: FixtureChain, upt
             if block_store.height < height:
                 block_store.save_block(block, part_set, chain.seen_commit(height), chain.ext_commit(height))
             state = await executor.apply_block(state, BlockID(block.hash(), part_set.header()), block)
+            if after_block is not None:
+                after_block(state)
         return state
     finally:
         block_store.close()
@@ -66,14 +105,14 @@ async def sync_chain(home: Path, app: GrpcConsensusApp, chain: FixtureChain, upt
 
 
 def main(reactor: IReactorCore, home: str, address: str, upto: str) -> defer.Deferred[None]:
-    app = GuardedApp(address)
+    client = GrpcABCIClient(address)
 
     async def run() -> None:
         try:
-            state = await sync_chain(Path(home), app, LOCALNET_CHAIN, int(upto))
+            state = await sync_chain(Path(home), GuardedApp(client), LOCALNET_CHAIN, int(upto))
             print(f"synced {state.last_block_height} {state.app_hash.hex()}", flush=True)
         finally:
-            app.close()
+            client.close()
 
     return defer.ensureDeferred(run())
 

@@ -1,8 +1,10 @@
-"""Crash safety: SIGKILL the applying process (and its kvstore app) at 24 points, restart, and compare.
+"""Crash safety: SIGKILL the applying node at 32 points, restart, and compare with an uninterrupted run.
 
+At 24 points the kvstore app is killed too (a power cut); at 8 only the node dies while the app keeps
+running, so the app may hold an uncommitted FinalizeBlock when the restarted node replays that height.
 Each run continues where the previous crash left it (the handshake recovers); the final block store,
 state store and app data must equal an uninterrupted run's, and the driver's GuardedApp fails the run if
-the app is ever asked to execute a block it already committed.
+the app is ever asked to execute a block it already committed or a commit skips or repeats a height.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 import plyvel
-from abci_grpc_app import start_kvstore, stop_process
+from abci_process import ServerProcess, start_kvstore
 
 from cometsync.store.crashpoints import CRASH_ENV
 
@@ -30,29 +32,24 @@ POINTS = (
     "executor.after_commit",
     "executor.after_save_state",
 )
-PASSES = (1, 3, 11)
+POWER_CUT_PASSES = (1, 3, 11)
+NODE_ONLY_PASS = 2
 RUN_TIMEOUT = 60
 
 
-def _run_driver(home: Path, crash: str | None) -> subprocess.CompletedProcess[str]:
-    """One node life: start the app, run the driver (maybe crashing), then kill the app like a power cut."""
-    app, address = start_kvstore(home)
+def _run_driver(home: Path, app: ServerProcess, crash: str | None) -> subprocess.CompletedProcess[str]:
+    """One life of the node against the running `app`, SIGKILLed at `crash` if given."""
     env = {key: value for key, value in os.environ.items() if key != CRASH_ENV}
     if crash is not None:
         env[CRASH_ENV] = crash
-    try:
-        return subprocess.run(
-            [sys.executable, str(TESTS / "crash_driver.py"), str(home), address, str(UPTO)],
-            env=env,
-            cwd=TESTS,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-        )
-    finally:
-        if crash is not None:
-            app.send_signal(signal.SIGKILL)
-        stop_process(app)
+    return subprocess.run(
+        [sys.executable, str(TESTS / "crash_driver.py"), str(home), app.address, str(UPTO)],
+        env=env,
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
 
 
 def _db_items(path: Path) -> dict[bytes, bytes]:
@@ -68,18 +65,35 @@ def _snapshot(home: Path) -> dict[str, dict[bytes, bytes]]:
     return {name: _db_items(data / name) for name in ("blockstore.db", "state.db", "kvstore.db")}
 
 
-def test_sigkill_at_24_points_recovers_to_the_uninterrupted_result(tmp_path: Path) -> None:
+def _crashes() -> list[tuple[str, bool]]:
+    """(crash point:pass, whether the app dies too): power cuts first, then node-only crashes."""
+    power_cuts = [(f"{point}:{passes}", True) for passes in POWER_CUT_PASSES for point in POINTS]
+    return power_cuts + [(f"{point}:{NODE_ONLY_PASS}", False) for point in POINTS]
+
+
+def test_sigkill_at_32_points_recovers_to_the_uninterrupted_result(tmp_path: Path) -> None:
     reference_home, crashed_home = tmp_path / "reference", tmp_path / "crashed"
-    reference = _run_driver(reference_home, None)
+    app = start_kvstore(reference_home)
+    try:
+        reference = _run_driver(reference_home, app, None)
+    finally:
+        app.kill()
     assert reference.returncode == 0, reference.stderr
     assert reference.stdout.startswith(f"synced {UPTO} ")
 
-    crashes = [f"{point}:{passes}" for passes in PASSES for point in POINTS]
-    assert len(set(crashes)) >= 20
-    for crash in crashes:
-        run = _run_driver(crashed_home, crash)
-        assert run.returncode == -signal.SIGKILL, (crash, run.returncode, run.stderr[-2000:])
-    final = _run_driver(crashed_home, None)
+    crashes = _crashes()
+    assert len({crash for crash, _ in crashes}) == len(crashes) >= 30
+    app = start_kvstore(crashed_home)
+    try:
+        for crash, power_cut in crashes:
+            run = _run_driver(crashed_home, app, crash)
+            assert run.returncode == -signal.SIGKILL, (crash, run.returncode, run.stderr[-2000:])
+            if power_cut:
+                app.kill()
+                app = start_kvstore(crashed_home)
+        final = _run_driver(crashed_home, app, None)
+    finally:
+        app.kill()
     assert final.returncode == 0, final.stderr[-2000:]
     assert final.stdout == reference.stdout
 

@@ -1,25 +1,26 @@
-"""BlockExecutor + Handshaker against the kvstore app as a real gRPC subprocess, on a real CometBFT chain.
+"""BlockExecutor + Handshaker against the kvstore app as a real gRPC subprocess (through the project's
+`GrpcABCIClient`), on a real CometBFT chain that ran CometBFT's own kvstore.
 
-apply_block validates every block against the state, so a wrong app hash, last_results_hash or validator
-set after any block fails at the next one: all 310 blocks of the localnet chain must apply.
+After every block the app hash and last_results_hash must equal the ones the next real header records;
+apply_block also validates every block against the state, so all 310 localnet blocks must apply.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from abci_grpc_app import GrpcConsensusApp, start_kvstore, stop_process
+from abci_process import start_kvstore, temp_home
 from crash_driver import open_stores, sync_chain
 from state_fixtures import LOCALNET_CHAIN
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from cometsync.abci import GrpcABCIClient
+from cometsync.abci.kvstore.app import APP_HASH_SIZE
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.state import AppAheadOfStore, AppHashMismatch, InvalidBlockForState
+from cometsync.state import AppAheadOfStore, AppHashMismatch, InvalidBlockForState, State
 from cometsync.state.handshake import info_request
 from cometsync.types import BlockID, PartSet
 
@@ -29,24 +30,35 @@ TIP = LOCALNET_CHAIN.tip
 class KVStoreTestCase(unittest.TestCase):
     timeout = 240
 
-    def start_app(self, home: Path) -> GrpcConsensusApp:
-        proc, address = start_kvstore(home)
-        self.addCleanup(stop_process, proc)
-        app = GrpcConsensusApp(address)
+    def start_app(self, home: Path) -> GrpcABCIClient:
+        server = start_kvstore(home)
+        self.addCleanup(server.terminate)
+        app = GrpcABCIClient(server.address, app_hash_size=APP_HASH_SIZE)
         self.addCleanup(app.close)
         return app
 
     def setUp(self) -> None:
-        self.home = Path(tempfile.mkdtemp(prefix="cometsync-state-"))
-        self.addCleanup(shutil.rmtree, self.home, True)
+        self.home = temp_home(self.addCleanup)
 
 
 class ExecutorOnRealChainTest(KVStoreTestCase):
     @defer.inlineCallbacks
     def test_applies_all_localnet_blocks_with_matching_hashes(self) -> Generator[Any, Any, None]:
         app = self.start_app(self.home)
-        state = yield defer.ensureDeferred(sync_chain(self.home, app, LOCALNET_CHAIN, TIP))
+        checked: list[int] = []
+
+        def matches_next_header(state: State) -> None:
+            if state.last_block_height < TIP:
+                header = LOCALNET_CHAIN.block(state.last_block_height + 1).header
+                self.assertEqual(state.app_hash, header.app_hash, state.last_block_height)
+                self.assertEqual(state.last_results_hash, header.last_results_hash, state.last_block_height)
+                checked.append(state.last_block_height)
+
+        state = yield defer.ensureDeferred(
+            sync_chain(self.home, app, LOCALNET_CHAIN, TIP, after_block=matches_next_header)
+        )
         self.assertEqual(state.last_block_height, TIP)
+        self.assertEqual(checked, list(range(1, TIP)))
         # 195 txs in blocks 1..310: the kvstore app hash is varint(195) in 8 bytes.
         self.assertEqual(state.app_hash, bytes([195 * 2 & 0x7F | 0x80, 195 * 2 >> 7]) + bytes(6))
         block_store, state_store = open_stores(self.home)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 from abci_process import start_kvstore, temp_home
+from crash_driver import open_stores
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -23,11 +23,6 @@ CHANGE_AT = 6  # a kvstore `val=` tx raising validator 3's power: new set signs 
 
 def validator_change(key: PrivKey, power: int) -> bytes:
     return b"val=ed25519!" + base64.b64encode(key.pub_key.key) + b"!" + str(power).encode()
-
-
-def open_stores(home: Path) -> tuple[BlockStore, StateStore]:
-    (home / "data").mkdir(parents=True, exist_ok=True)
-    return BlockStore.open(home / "data" / "blockstore.db"), StateStore.open(home / "data" / "state.db")
 
 
 class ChainBuilderTest(unittest.TestCase):
