@@ -1,0 +1,106 @@
+"""The consensus-engine plug-in contract: what a node gives an engine, what it expects back, and discovery.
+
+Engines are found through the entry-point group `cometsync.consensus` (name -> factory), so a third party
+ships its own engine as an installed distribution and selects it with `[cometsync] consensus_engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Protocol
+
+from twisted.internet import defer
+
+from cometsync.consensus.block_step import ProducerApp
+from cometsync.consensus.handoff import ConsensusHandoff
+from cometsync.p2p.clock import Clock
+from cometsync.state import BlockExecutor, State, StateStore
+from cometsync.store import BlockStore
+from cometsync.types import Genesis
+
+if TYPE_CHECKING:
+    from cometsync.config import Config
+    from cometsync.crypto.keyfiles import PrivValidatorKey
+    from cometsync.mempool import Mempool
+    from cometsync.p2p.switch import Switch
+    from cometsync.reactor.reactor import BlocksyncReactor
+
+ENTRY_POINT_GROUP = "cometsync.consensus"
+
+
+class EngineError(RuntimeError):
+    """An engine cannot be found, built or started; the message says what to change."""
+
+
+class EngineApp(ProducerApp, Protocol):
+    """The ABCI connection as engines use it (`cometsync.abci.client.GrpcABCIClient` satisfies it)."""
+
+
+@dataclass
+class NodeContext:
+    """Everything a node hands its consensus engine.
+
+    The blocksync reactor needs the engine as its hand-off, so a node builds the engine first and fills
+    in `blocksync` before calling the engine's `start()`.
+    """
+
+    clock: Clock
+    config: Config
+    genesis: Genesis
+    state_store: StateStore
+    block_store: BlockStore
+    executor: BlockExecutor
+    app: EngineApp
+    mempool: Mempool | None = None
+    priv_validator: PrivValidatorKey | None = None
+    blocksync: BlocksyncReactor[State] | None = None
+    switch: Switch | None = None
+
+
+class ConsensusEngine(ConsensusHandoff[State], Protocol):
+    """What runs after blocksync: started with the node, told the state at the switch, stopped last."""
+
+    def start(self) -> None:
+        """Called once the node is wired (before blocksync starts); raise EngineError to refuse."""
+
+    def stop(self) -> defer.Deferred[None]:
+        """Fires once no more blocks are being produced or applied by the engine."""
+
+    def status(self) -> dict[str, object]:
+        """A JSON-ready view for RPC and logs (always includes "engine" and "height")."""
+
+    @property
+    def last_state(self) -> State | None:
+        """The state after the last block the engine knows applied (None before the switch)."""
+
+    @property
+    def height(self) -> int:
+        """Height of the last applied block as the engine sees it."""
+
+
+EngineFactory = Callable[[NodeContext], ConsensusEngine]
+
+
+def available_engines() -> list[str]:
+    """Names registered in the `cometsync.consensus` entry-point group, sorted."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_engine(name: str) -> EngineFactory:
+    """The factory registered as `name`; EngineError lists the available names when there is none."""
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not matches:
+        available = ", ".join(available_engines()) or "none"
+        raise EngineError(
+            f"unknown consensus engine {name!r}: no entry point {name!r} in group {ENTRY_POINT_GROUP!r} "
+            f"(available: {available})"
+        )
+    try:
+        factory = matches[0].load()
+    except Exception as exc:
+        raise EngineError(f"consensus engine {name!r} ({matches[0].value}) failed to load: {exc}") from exc
+    if not callable(factory):
+        raise EngineError(f"consensus engine {name!r} ({matches[0].value}) is not callable")
+    return factory  # type: ignore[no-any-return]
