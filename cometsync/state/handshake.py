@@ -7,7 +7,6 @@ raises a HandshakeError whose message tells the operator what to do.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from twisted.internet import defer
@@ -35,10 +34,11 @@ def info_request() -> abci_pb2.RequestInfo:
 
 
 def init_chain_request(genesis: Genesis) -> abci_pb2.RequestInitChain:
+    """Go's InitChain request: genesis validators in set order, `app_state` bytes as in genesis.json."""
     request = abci_pb2.RequestInitChain(
         chain_id=genesis.chain_id,
         initial_height=genesis.initial_height,
-        app_state_bytes=b"" if genesis.app_state is None else json.dumps(genesis.app_state).encode(),
+        app_state_bytes=genesis.app_state_bytes,
     )
     genesis.genesis_time.fill_proto(request.time)
     request.consensus_params.CopyFrom(genesis.consensus_params.to_proto())
