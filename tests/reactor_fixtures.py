@@ -8,6 +8,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from state_fixtures import LOCALNET, VOTEEXT, FixtureChain
 from twisted.internet import defer, task
@@ -21,7 +22,7 @@ from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.store.db import open_db
-from cometsync.types import Block, ExtendedCommit, Header
+from cometsync.types import Block, Commit, ExtendedCommit, Header
 
 LOCALNET_CHAIN = FixtureChain(LOCALNET, 310, "seen_commit_310.pb")
 VOTEEXT_CHAIN = FixtureChain(VOTEEXT, 45, "seen_commit_45.pb")
@@ -85,8 +86,38 @@ class Node:
         self.state_store.close()
 
 
-def tampered_store(home: Path, chain: FixtureChain, height: int, replace: dict[int, Block]) -> BlockStore:
-    """A block store holding the fixture chain up to `height` with some blocks swapped for `replace`."""
+class ChainSource(Protocol):
+    """Where a chain's blocks and commits come from: a `FixtureChain` or a `StoredChain`."""
+
+    def block(self, height: int) -> Block: ...
+
+    def seen_commit(self, height: int) -> Commit: ...
+
+    def ext_commit(self, height: int) -> ExtendedCommit | None: ...
+
+
+class StoredChain:
+    """A chain read back from a BlockStore (e.g. one made by `cometsync.testing.ChainBuilder`)."""
+
+    def __init__(self, store: BlockStore) -> None:
+        self.store = store
+
+    def block(self, height: int) -> Block:
+        block = self.store.load_block(height)
+        assert block is not None, f"no block {height}"
+        return block
+
+    def seen_commit(self, height: int) -> Commit:
+        commit = self.store.load_seen_commit(height)
+        assert commit is not None, f"no seen commit {height}"
+        return commit
+
+    def ext_commit(self, height: int) -> ExtendedCommit | None:
+        return self.store.load_extended_commit(height)
+
+
+def tampered_store(home: Path, chain: ChainSource, height: int, replace: dict[int, Block]) -> BlockStore:
+    """A block store holding the chain up to `height` with some blocks swapped for `replace`."""
     store = BlockStore(open_db(home))
     for h in range(1, height + 1):
         block = replace.get(h) or chain.block(h)

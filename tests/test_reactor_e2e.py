@@ -1,32 +1,45 @@
-"""End to end over real TCP + SecretConnection on 127.0.0.1: fresh nodes sync the 310-block localnet
-chain from serving nodes (LevelDB stores built from the fixture blocks), executing against the kvstore
-app running as a gRPC subprocess, and switch to consensus with the chain's app hash."""
+"""End to end over real TCP + SecretConnection on 127.0.0.1: fresh nodes sync a chain from serving nodes,
+executing against the kvstore app running as a gRPC subprocess, and switch to consensus with the chain's
+app hash. Chains: the session's 500-block builder chain (4 validators, txs, a validator change, absent
+signers, vote extensions from 250) and the 310-block localnet chain made by real CometBFT v0.38.25."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from abci_grpc_app import GrpcConsensusApp, start_kvstore, stop_process
-from reactor_fixtures import LOCALNET_CHAIN, Node, tampered_store, with_flipped_tx
+from abci_process import start_kvstore
+from builder_chain import CHANGED_POWER, EXTENSIONS_FROM, HEIGHTS, SPEC, BuiltChain, builder_chain
+from reactor_fixtures import (
+    LOCALNET_CHAIN,
+    ChainSource,
+    InProcessApp,
+    Node,
+    StoredChain,
+    tampered_store,
+    with_flipped_tx,
+)
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
+from cometsync.abci import GrpcABCIClient
 from cometsync.consensus import DeferredHandoff, Switched
 from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
-from cometsync.p2p.mconnection import MConnConfig
-from cometsync.p2p.switch import Switch, SwitchConfig
+from cometsync.p2p.switch import Switch
 from cometsync.pool import PoolConfig
 from cometsync.reactor.codec import StatusResponse
 from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
-from cometsync.store import BlockStore, open_db
+from cometsync.store import BlockStore
+from cometsync.types import Genesis
 
-FAST_P2P = SwitchConfig(mconn=MConnConfig(send_rate=500_000_000, recv_rate=500_000_000))
 QUICK = ReactorConfig(status_interval=0.5, switch_interval=0.2, pool=PoolConfig(peer_conn_wait=0.3))
+# Heights holding txs: early, around the validator change, after vote extensions are on.
+CORRUPT_HEIGHTS = (11, 16, 23, 101, 102, 262, 301)
 
 
 class LyingReactor(BlocksyncReactor[State]):
@@ -46,17 +59,54 @@ class _Serving:
         raise AssertionError("serving nodes do not sync")
 
 
+@dataclass(frozen=True)
+class ServedChain:
+    """What serving nodes hold: the chain's state, its block store, and the blocks for checks."""
+
+    genesis: Genesis
+    state: State
+    store: BlockStore
+    executor: BlockExecutor
+    blocks: ChainSource
+    final_app_hash: bytes
+
+
 class BlocksyncEndToEnd(unittest.TestCase):
     timeout = 120
 
     def setUp(self) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="cometsync-e2e-"))
-        self.honest = Node(self.home / "honest", LOCALNET_CHAIN)
-        self.honest.apply_chain(LOCALNET_CHAIN.tip)
-        self.addCleanup(self.honest.close)
 
-    def _switch(self, seed: int, blocksync: BlocksyncReactor[State]) -> Switch:
-        switch = Switch(NodeKey(PrivKey(bytes([seed]) * 32)), "localnet-4v", f"n{seed}", FAST_P2P, reactor)
+    # ------------------------------------------------------------------ chains
+
+    @defer.inlineCallbacks
+    def _builder_chain(self) -> Generator[Any, Any, ServedChain]:
+        built = yield builder_chain()
+        assert isinstance(built, BuiltChain)
+        block_store, state_store = built.copy_to(self.home / "served")
+        self.addCleanup(block_store.close)
+        self.addCleanup(state_store.close)
+        state = state_store.load()
+        assert state is not None
+        executor = BlockExecutor(state_store, block_store, InProcessApp())  # type: ignore[arg-type]
+        return ServedChain(
+            SPEC.genesis(), state, block_store, executor, StoredChain(block_store), built.final.app_hash
+        )
+
+    def _localnet_chain(self) -> ServedChain:
+        node = Node(self.home / "honest", LOCALNET_CHAIN)
+        node.apply_chain(LOCALNET_CHAIN.tip)
+        self.addCleanup(node.close)
+        return ServedChain(
+            LOCALNET_CHAIN.genesis(), node.state, node.block_store, node.executor, LOCALNET_CHAIN,
+            node.state.app_hash,
+        )
+
+    # ------------------------------------------------------------------ nodes
+
+    def _switch(self, seed: int, network: str, blocksync: BlocksyncReactor[State]) -> Switch:
+        """A node's Switch with CometBFT's default [p2p] settings (what `cometsync start` uses)."""
+        switch = Switch(NodeKey(PrivKey(bytes([seed]) * 32)), network, f"n{seed}", reactor=reactor)
         switch.add_reactor("BLOCKSYNC", blocksync)
         switch.listen("127.0.0.1", 0)
         self.addCleanup(switch.stop)
@@ -64,72 +114,110 @@ class BlocksyncEndToEnd(unittest.TestCase):
         return switch
 
     def _server(
-        self, seed: int, store: BlockStore, cls: type[BlocksyncReactor[State]] = BlocksyncReactor
+        self,
+        seed: int,
+        chain: ServedChain,
+        store: BlockStore | None = None,
+        cls: type[BlocksyncReactor[State]] = BlocksyncReactor,
     ) -> Switch:
-        served = cls(self.honest.state, store, self.honest.executor, _Serving(), reactor, config=QUICK)
+        served = cls(chain.state, store or chain.store, chain.executor, _Serving(), reactor, config=QUICK)
         served.start(blocksync=False)
-        return self._switch(seed, served)
+        return self._switch(seed, chain.genesis.chain_id, served)
 
     @defer.inlineCallbacks
-    def _syncer(self) -> Generator[Any, Any, tuple[BlocksyncReactor[State], DeferredHandoff[State], Switch]]:
-        proc, address = start_kvstore(self.home / "kvstore")
-        self.addCleanup(stop_process, proc)
-        app = GrpcConsensusApp(address)
+    def _syncer(
+        self, genesis: Genesis
+    ) -> Generator[Any, Any, tuple[BlocksyncReactor[State], DeferredHandoff[State], Switch]]:
+        server = start_kvstore(self.home / "kvstore")
+        self.addCleanup(server.terminate)
+        app = GrpcABCIClient(server.address)
         self.addCleanup(app.close)
-        block_store = BlockStore(open_db(self.home / "syncer" / "blockstore.db"))
-        state_store = StateStore(open_db(self.home / "syncer" / "state.db"))
+        (self.home / "syncer").mkdir()
+        block_store = BlockStore.open(self.home / "syncer" / "blockstore.db")
+        state_store = StateStore.open(self.home / "syncer" / "state.db")
         self.addCleanup(block_store.close)
         self.addCleanup(state_store.close)
-        state = yield Handshaker(state_store, block_store, LOCALNET_CHAIN.genesis(), app).handshake()
+        state = yield Handshaker(state_store, block_store, genesis, app).handshake()
         executor = BlockExecutor(state_store, block_store, app)
         handoff: DeferredHandoff[State] = DeferredHandoff()
         syncer = BlocksyncReactor(state, block_store, executor, handoff, reactor, config=QUICK,
                                   call_from_thread=reactor.callFromThread)
-        switch = self._switch(1, syncer)
+        switch = self._switch(1, genesis.chain_id, syncer)
         return syncer, handoff, switch
 
-    def _check_synced(self, switched: Switched[State], syncer: BlocksyncReactor[State]) -> None:
-        state = switched.state
-        self.assertGreaterEqual(state.last_block_height, LOCALNET_CHAIN.tip - 2)
-        self.assertEqual(switched.blocks_synced, state.last_block_height)
-        next_header = LOCALNET_CHAIN.block(state.last_block_height + 1).header
-        self.assertEqual(state.app_hash, next_header.app_hash)
-        self.assertEqual(state.last_results_hash, next_header.last_results_hash)
-        self.assertEqual(syncer.store.height, state.last_block_height)
-
     @defer.inlineCallbacks
-    def test_fresh_node_syncs_from_one_peer(self) -> Generator[Any, Any, None]:
-        server = self._server(2, self.honest.block_store)
-        syncer, handoff, switch = yield self._syncer()
+    def _sync(self, chain: ServedChain, servers: list[Switch]) -> Generator[Any, Any, Switched[State]]:
+        syncer, handoff, switch = yield self._syncer(chain.genesis)
+        self.syncer, self.syncer_switch = syncer, switch
         syncer.start()
-        switch.dial_peers([_address(server)], persistent=False)
+        switch.dial_peers([_address(s) for s in servers], persistent=False)
         switched = yield handoff.switched
-        self._check_synced(switched, syncer)
+        self._check_synced(chain, switched, syncer)
+        return switched
+
+    def _check_synced(
+        self, chain: ServedChain, switched: Switched[State], syncer: BlocksyncReactor[State]
+    ) -> None:
+        """Synced to the tip (or one below: the tip has no proof yet) with the chain's app hash."""
+        state = switched.state
+        tip = chain.store.height
+        self.assertGreaterEqual(state.last_block_height, tip - 1)
+        self.assertEqual(switched.blocks_synced, state.last_block_height)
+        self.assertEqual(syncer.store.height, state.last_block_height)
+        if state.last_block_height < tip:
+            next_header = chain.blocks.block(state.last_block_height + 1).header
+            self.assertEqual(state.app_hash, next_header.app_hash)
+            self.assertEqual(state.last_results_hash, next_header.last_results_hash)
+        else:
+            self.assertEqual(state.app_hash, chain.final_app_hash)
+
+    def _check_builder_chain_details(self, state: State, syncer: BlocksyncReactor[State]) -> None:
+        """The validator change was applied, and consensus gets the last block's extended commit."""
+        self.assertEqual(state.validators.total_voting_power(), 30 + CHANGED_POWER)
+        self.assertGreaterEqual(state.last_block_height, EXTENSIONS_FROM)
+        self.assertIsNotNone(syncer.store.load_extended_commit(state.last_block_height))
+        self.assertIsNone(syncer.store.load_extended_commit(EXTENSIONS_FROM - 1))
+
+    # ------------------------------------------------------------------ tests
 
     @defer.inlineCallbacks
-    def test_sync_completes_and_bad_peers_are_banned(self) -> Generator[Any, Any, None]:
+    def test_fresh_node_syncs_builder_chain_from_one_peer(self) -> Generator[Any, Any, None]:
+        chain = yield self._builder_chain()
+        self.assertEqual(chain.store.height, HEIGHTS)
+        switched = yield self._sync(chain, [self._server(2, chain)])
+        self._check_builder_chain_details(switched.state, self.syncer)
+
+    @defer.inlineCallbacks
+    def test_builder_chain_sync_completes_and_bad_peers_are_banned(self) -> Generator[Any, Any, None]:
         """Three serving peers: one honest, one with flipped txs in blocks, one lying about its height."""
-        corrupt_blocks = {h: with_flipped_tx(LOCALNET_CHAIN.block(h)) for h in (11, 16, 19, 23, 27, 31)}
-        corrupt_store = tampered_store(self.home / "corrupt.db", LOCALNET_CHAIN, 310, corrupt_blocks)
+        chain = yield self._builder_chain()
+        corrupt_blocks = {h: with_flipped_tx(chain.blocks.block(h)) for h in CORRUPT_HEIGHTS}
+        corrupt_store = tampered_store(self.home / "corrupt.db", chain.blocks, HEIGHTS, corrupt_blocks)
         self.addCleanup(corrupt_store.close)
         servers = {
-            "honest": self._server(2, self.honest.block_store),
-            "corrupt": self._server(3, corrupt_store),
-            "liar": self._server(4, self.honest.block_store, LyingReactor),
+            "honest": self._server(2, chain),
+            "corrupt": self._server(3, chain, corrupt_store),
+            "liar": self._server(4, chain, cls=LyingReactor),
         }
-        syncer, handoff, switch = yield self._syncer()
-        syncer.start()
-        switch.dial_peers(
-            [_address(s) for s in servers.values()],
-            persistent=False,
-        )
-        switched = yield handoff.switched
-        self._check_synced(switched, syncer)
-        self.assertTrue(syncer.pool.is_peer_banned(servers["liar"].node_key.node_id))
+        switched = yield self._sync(chain, list(servers.values()))
+        self._check_builder_chain_details(switched.state, self.syncer)
+        self._check_bans(servers)
+
+    @defer.inlineCallbacks
+    def test_fresh_node_syncs_cometbft_localnet_chain(self) -> Generator[Any, Any, None]:
+        """The 310-block chain real CometBFT v0.38.25 validators produced, served by one cometsync node."""
+        chain = self._localnet_chain()
+        yield self._sync(chain, [self._server(2, chain)])
+
+    def _check_bans(self, servers: dict[str, Switch]) -> None:
+        pool = self.syncer.pool
+        self.assertTrue(pool.is_peer_banned(servers["liar"].node_key.node_id))
         corrupt_id = servers["corrupt"].node_key.node_id
-        self.assertTrue(syncer.pool.is_peer_banned(corrupt_id))
-        self.assertTrue(switch.is_banned(corrupt_id))
-        self.assertFalse(syncer.pool.is_peer_banned(servers["honest"].node_key.node_id))
+        self.assertTrue(pool.is_peer_banned(corrupt_id))
+        self.assertTrue(self.syncer_switch.is_banned(corrupt_id))
+        honest_id = servers["honest"].node_key.node_id
+        self.assertFalse(pool.is_peer_banned(honest_id))
+        self.assertFalse(self.syncer_switch.is_banned(honest_id))
 
 
 def _address(switch: Switch) -> str:
