@@ -20,11 +20,22 @@ from twisted.trial import unittest
 from cometsync.abci import GrpcABCIClient
 from cometsync.abci.kvstore.app import APP_HASH_SIZE
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.state import AppAheadOfStore, AppHashMismatch, InvalidBlockForState, State
+from cometsync.state import AppAheadOfStore, AppHashMismatch, HandshakeError, InvalidBlockForState, State
 from cometsync.state.handshake import info_request
 from cometsync.types import BlockID, PartSet
 
 TIP = LOCALNET_CHAIN.tip
+
+
+class ReportsUncommittedHeight:
+    """Like CometBFT's Go kvstore after FinalizeBlock without Commit: Info already reports that height."""
+
+    def __init__(self, app: GrpcABCIClient, height: int) -> None:
+        self._height = height
+        self.init_chain, self.finalize_block, self.commit = app.init_chain, app.finalize_block, app.commit
+
+    def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]:
+        return defer.succeed(abci_pb2.ResponseInfo(last_block_height=self._height))
 
 
 class KVStoreTestCase(unittest.TestCase):
@@ -142,3 +153,19 @@ class ExecutorOnRealChainTest(KVStoreTestCase):
         info = yield app.info(info_request())
         self.assertEqual(info.last_block_height, 0)
         self.assertIsNotNone(state_store.load())
+
+    @defer.inlineCallbacks
+    def test_app_holding_an_uncommitted_block_is_refused_with_advice(self) -> Generator[Any, Any, None]:
+        app = self.start_app(self.home)
+        yield defer.ensureDeferred(sync_chain(self.home, app, LOCALNET_CHAIN, 5))
+        block_store, state_store = open_stores(self.home)
+        block = LOCALNET_CHAIN.block(6)
+        block_store.save_block(block, block.make_part_set(), LOCALNET_CHAIN.seen_commit(6), None)
+        block_store.close()
+        state_store.close()
+
+        failure = yield self.assertFailure(
+            defer.ensureDeferred(sync_chain(self.home, ReportsUncommittedHeight(app, 6), LOCALNET_CHAIN, 6)),
+            HandshakeError,
+        )
+        self.assertIn("restart the app so it reloads its committed state", str(failure))

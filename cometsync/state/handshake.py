@@ -19,6 +19,7 @@ from cometsync.state.state import State
 from cometsync.state.store import StateStore
 from cometsync.state.transition import validator_updates
 from cometsync.store import BlockStore
+from cometsync.store.errors import DatabaseCorrupt, StoreError
 from cometsync.types import Block, Genesis, ValidatorSet, hash_from_byte_slices
 
 ABCI_SEMVER = "2.0.0"
@@ -154,7 +155,16 @@ class Handshaker:
             return await self._replay_last(state, store_height, self._app)
         if app_height == state_height:
             return await self._replay_last(state, store_height, self._app)
-        response = self._state_store.load_last_finalize_block_response(store_height)
+        try:
+            response = self._state_store.load_last_finalize_block_response(store_height)
+        except DatabaseCorrupt:
+            raise
+        except StoreError as exc:
+            raise HandshakeError(
+                f"the app reports height {app_height} but this node saved no FinalizeBlock response for "
+                f"it ({exc}): the app kept an uncommitted FinalizeBlock of a node that crashed (CometBFT's "
+                "kvstore does); restart the app so it reloads its committed state, then restart cometsync"
+            ) from exc
         if not response.app_hash:
             response.app_hash = app_hash
         return await self._replay_last(state, store_height, ReplayedResponseApp(response, info))
