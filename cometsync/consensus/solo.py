@@ -8,7 +8,7 @@ blocksync reactor serves it to any CometBFT v0.38 node.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -59,11 +59,13 @@ class SoloEngine:
         self._interval = 0.0 if consensus.skip_timeout_commit else consensus.timeout_commit.seconds
         self._state: State | None = None
         self._call: DelayedCall | None = None
-        self._producing: defer.Deferred[None] | None = None
+        self._producing: defer.Deferred[CommittedBlock] | None = None
         self._stopped = False
         self._last_block_at = 0.0
         self.blocks_produced = 0
         self.fatal_error: Failure | None = None
+        self.on_block: Callable[[CommittedBlock], None] | None = None
+        """Told of every committed block once the mempool was updated (node events, tests)."""
 
     # ------------------------------------------------------------------ ConsensusEngine
 
@@ -129,17 +131,21 @@ class SoloEngine:
         self._producing = producing
         producing.addCallbacks(self._produced, self._failed)
 
-    async def _produce(self, state: State) -> None:
+    async def _produce(self, state: State) -> CommittedBlock:
         require_signing_power(state, self._signers)
         committed = await self._step.commit_next(state, self._reap(state), self._vote_time)
         self._state = committed.state
         self.blocks_produced += 1
         self._last_block_at = self._ctx.clock.seconds()
         await self._update_mempool(committed)
+        return committed
 
-    def _produced(self, _: None) -> None:
+    def _produced(self, committed: CommittedBlock) -> None:
+        """The next height is scheduled before anyone hears of this one (listeners may advance time)."""
         self._producing = None
         self._schedule(self._interval)
+        if self.on_block is not None:
+            self.on_block(committed)
 
     def _reap(self, state: State) -> list[bytes]:
         mempool = self._ctx.mempool
