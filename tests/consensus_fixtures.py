@@ -3,6 +3,7 @@ propose, and a verifier that replays a produced chain with blocksync's own check
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from reactor_fixtures import InProcessApp, fired
@@ -52,7 +53,9 @@ class DevnetNode:
     def handshake(self) -> defer.Deferred[State]:
         return Handshaker(self.state_store, self.block_store, self.genesis, self.app).handshake()
 
-    def context(self, clock: task.Clock, mempool: Mempool | None = None, config: Config | None = None) -> NodeContext:
+    def context(
+        self, clock: task.Clock, mempool: Mempool | None = None, config: Config | None = None
+    ) -> NodeContext:
         return NodeContext(
             clock=clock,
             config=config or Config(home=self.home),
@@ -90,13 +93,12 @@ def replay_with_blocksync_checks(source: BlockStore, genesis: Genesis, home: Pat
         for height in range(1, upto):
             first, second = source.load_block(height), source.load_block(height + 1)
             assert first is not None and second is not None
-            current = state
             verified = verify_pair(
-                current,
+                state,
                 first,
                 second,
                 source.load_extended_commit(height),
-                validate_block=lambda block: node.executor.validate_block(current, block),
+                validate_block=functools.partial(node.executor.validate_block, state),
             )
             node.block_store.save_block(
                 verified.block, verified.part_set, verified.seen_commit, verified.ext_commit

@@ -1,8 +1,9 @@
-"""`solo` produces a valid CometBFT chain from its mempool on a `task.Clock`, and refuses without > 2/3 power."""
+"""`solo` makes a valid CometBFT chain from its mempool on a `task.Clock`; it refuses without > 2/3 power."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ class SoloWithKVStoreTest(unittest.TestCase):
             assert meta is not None and seen is not None
             validators = node.state_store.load_validators(height)
             validators.verify_commit(node.genesis.chain_id, meta.block_id, height, seen)
-            flags = {v.address: s.block_id_flag for v, s in zip(validators.validators, seen.signatures)}
+            pairs = zip(validators.validators, seen.signatures, strict=True)
+            flags = {v.address: s.block_id_flag for v, s in pairs}
             self.assertEqual(flags[missing], BlockIDFlag.ABSENT)
             for sig in seen.signatures:
                 if sig.block_id_flag == BlockIDFlag.COMMIT:
@@ -148,7 +150,7 @@ def test_single_validator_from_its_key_file_every_timeout_commit(tmp_path: Path)
             assert engine.height == height == node.block_store.height
         times = [node.block_store.load_block(h).header.time.unix_nanos() for h in range(1, 5)]  # type: ignore[union-attr]
         assert times[0] == node.genesis.genesis_time.unix_nanos()
-        assert all(later > earlier for earlier, later in zip(times, times[1:]))
+        assert all(later > earlier for earlier, later in itertools.pairwise(times))
         fired(engine.stop())  # type: ignore[arg-type]
         clock.advance(1.0)
         assert node.block_store.height == 4
