@@ -76,7 +76,7 @@ def test_unknown_or_broken_engines_are_clear_errors(third_party_dist: Path) -> N
     unknown = r"unknown consensus engine 'paxos'.*available: .*follow.*relay.*solo"
     with pytest.raises(EngineError, match=unknown):
         load_engine("paxos")
-    with pytest.raises(EngineError, match=r"'broken' .*failed to load: No module named 'relay_engine_missing'"):
+    with pytest.raises(EngineError, match=r"'broken' .*failed to load: No module named 'relay_engine_"):
         load_engine("broken")
     with pytest.raises(EngineError, match=r"'constant' .*is not callable"):
         load_engine("constant")
