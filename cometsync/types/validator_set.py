@@ -152,15 +152,25 @@ class ValidatorSet:
         self._shift_by_average_priority()
         total = self._total
         vals = self._validators
+        # Plain ints in the loop (loading a set replays one round per height since it last changed).
+        priorities = [val.proposer_priority for val in vals]
+        powers = [val.voting_power for val in vals]
+        addresses = [val.address for val in vals]
+        best_index = 0
         for _ in range(times):
             best_index = 0
-            for index, val in enumerate(vals):
-                vals[index] = val = val.with_priority(_clip(val.proposer_priority + val.voting_power))
-                if index and _more_priority(vals[best_index], val) is val:
+            for index, power in enumerate(powers):
+                priority = _clip(priorities[index] + power)
+                priorities[index] = priority
+                best = priorities[best_index]
+                if priority > best or (priority == best and addresses[index] < addresses[best_index]):
                     best_index = index
-            best = vals[best_index]
-            vals[best_index] = best.with_priority(_clip(best.proposer_priority - total))
-            self._proposer_address = best.address
+            priorities[best_index] = _clip(priorities[best_index] - total)
+        self._validators = [
+            val if val.proposer_priority == priority else val.with_priority(priority)
+            for val, priority in zip(vals, priorities, strict=True)
+        ]
+        self._proposer_address = addresses[best_index]
 
     def copy_increment_proposer_priority(self, times: int) -> ValidatorSet:
         clone = self.copy()
