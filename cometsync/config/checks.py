@@ -61,6 +61,16 @@ def proxy_app(value: str) -> str | None:
     return None
 
 
+def consensus_engine(value: str) -> str | None:
+    """A name registered in the `cometsync.consensus` entry-point group (built-in or a plug-in)."""
+    from cometsync.consensus.engine import available_engines
+
+    names = available_engines()
+    if value in names:
+        return None
+    return f"must be one of {', '.join(map(repr, names))} (registered consensus engines), got {value!r}"
+
+
 def split_list(value: str) -> list[str]:
     """CometBFT's comma-separated lists: blanks around entries and empty entries are ignored."""
     return [entry.strip() for entry in value.split(",") if entry.strip()]

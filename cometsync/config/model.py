@@ -19,7 +19,6 @@ MIB = 1024 * 1024
 CONFIG_DIR = "config"
 CONFIG_FILE = "config.toml"
 DEFAULT_DATA_DIR = "data"
-CONSENSUS_ENGINES = ("follow", "solo")
 
 
 def default_home() -> Path:
@@ -206,7 +205,7 @@ class CometsyncConfig:
         "follow",
         'What runs once caught up: "follow" keeps syncing blocks from peers (non-validators),\n'
         '"solo" produces blocks as the chain\'s only validator',
-        choices=CONSENSUS_ENGINES,
+        check=checks.consensus_engine,
     )
     kvstore_laddr: str = setting(
         "tcp://127.0.0.1:26658",
