@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from cometsync import __version__
+from cometsync.cli.demo_cmd import demo
 from cometsync.cli.init_cmd import init
 from cometsync.cli.kvstore import kvstore
+from cometsync.cli.start_cmd import start
 from cometsync.cli.status_cmd import status
 from cometsync.cli.testnet_cmd import testnet
 
@@ -34,6 +36,8 @@ app.command()(kvstore)
 app.command()(status)
 app.command()(init)
 app.command()(testnet)
+app.command()(start)
+app.command()(demo)
 
 
 def main() -> None:

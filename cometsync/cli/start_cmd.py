@@ -1,0 +1,124 @@
+"""`cometsync start`: run a node from a home directory until SIGINT/SIGTERM, like `cometbft node`.
+
+Flags override config.toml keys as CometBFT's do; every error a user can cause is one `error:` line and
+exit code 1, and a signal stops the node cleanly (stores flushed and closed) with exit code 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from cometsync.cli.init_cmd import fail, note
+from cometsync.config import ConfigError, load_config
+from cometsync.config.model import Config, default_home
+
+OVERRIDE_FLAGS = ("proxy_app", "moniker", "p2p.laddr", "p2p.persistent_peers", "rpc.laddr")
+
+
+def _load(home: Path, overrides: dict[str, str | None]) -> Config:
+    config = load_config(home, note)
+    for key, value in overrides.items():
+        if value is not None:
+            config.override(key, value)
+    return config
+
+
+def _configure_logging(config: Config) -> None:
+    level = logging.getLevelName(config.base.log_level.split(",")[0].split(":")[-1].upper())
+    logging.basicConfig(
+        level=level if isinstance(level, int) else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s level=%(levelname)s module=%(name)s msg=%(message)s",
+    )
+    # Per-peer chatter is for debugging; progress lines carry what an operator needs.
+    for noisy in ("cometsync.p2p", "cometsync.reactor"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, level if isinstance(level, int) else 0))
+
+
+def run_node(config: Config) -> int:
+    """Start the node on the global reactor and run until a signal; returns the process exit code."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    from twisted.internet import reactor as global_reactor
+
+    from cometsync.node import Node, NodeStartError, default_out
+
+    reactor: Any = global_reactor
+    out, tty = default_out()
+    node = Node(config, reactor=reactor, out=out, tty=tty)
+    outcome: dict[str, Any] = {"code": 0}
+
+    def stop_reactor(_: object = None) -> None:
+        if reactor.running:
+            reactor.stop()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        reactor.callFromThread(shutdown, signal.Signals(signum).name)
+
+    def shutdown(reason: str) -> None:
+        typer.echo(f"received {reason}: shutting down", err=True)
+        node.stop().addBoth(stop_reactor)
+
+    def started(_: None) -> None:
+        typer.echo(
+            f"node {node.node_key.node_id if node.node_key else '?'} started: p2p port {node.p2p_port}, "
+            f"rpc port {node.rpc_port or '-'}, engine {config.cometsync.consensus_engine}",
+            err=True,
+        )
+
+    def start_failed(failure: Any) -> None:
+        error = failure.value
+        message = str(error) if isinstance(error, NodeStartError) else f"{type(error).__name__}: {error}"
+        if not isinstance(error, NodeStartError):
+            logging.getLogger(__name__).error("start failed", exc_info=(type(error), error, failure.tb))
+        typer.echo(f"error: {message}", err=True)
+        outcome["code"] = 1
+        stop_reactor()
+
+    def begin() -> None:
+        node.start().addCallbacks(started, start_failed)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    reactor.callWhenRunning(begin)
+    reactor.run(installSignalHandlers=False)
+    return int(outcome["code"])
+
+
+def start(
+    home: Annotated[
+        Path | None, typer.Option("--home", help="Node home directory [default: $CMTHOME or ~/.cometsync]")
+    ] = None,
+    proxy_app: Annotated[
+        str | None,
+        typer.Option("--proxy_app", help='ABCI app address (grpc://host:port) or "kvstore" (built-in)'),
+    ] = None,
+    moniker: Annotated[str | None, typer.Option("--moniker", help="Node name")] = None,
+    p2p_laddr: Annotated[
+        str | None, typer.Option("--p2p.laddr", help="P2P listen address (tcp://host:port)")
+    ] = None,
+    persistent_peers: Annotated[
+        str | None, typer.Option("--p2p.persistent_peers", help="Comma-separated id@host:port peers")
+    ] = None,
+    rpc_laddr: Annotated[str | None, typer.Option("--rpc.laddr", help="RPC listen address")] = None,
+) -> None:
+    """Run the node: handshake the app, fast-sync from peers, hand off to the consensus engine."""
+    home = home or default_home()
+    overrides = dict(
+        zip(OVERRIDE_FLAGS, (proxy_app, moniker, p2p_laddr, persistent_peers, rpc_laddr), strict=True)
+    )
+    try:
+        config = _load(home, overrides)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    _configure_logging(config)
+    code = run_node(config)
+    if code:
+        raise typer.Exit(code=code)

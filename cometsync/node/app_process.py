@@ -1,0 +1,122 @@
+"""The built-in kvstore app as a child process (`proxy_app = "kvstore"`): spawn it, wait for its ready
+line, and terminate it on shutdown or when the node fails to start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, error, protocol
+from twisted.python.failure import Failure
+
+from cometsync.node.errors import NodeStartError
+
+READY_PREFIX = "kvstore listening on "
+READY_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+MAX_LINE_BYTES = 64 * 1024
+
+
+class _KVStoreProtocol(protocol.ProcessProtocol):
+    """Reads the child's output line by line; fires `ready` with its address and `ended` on exit."""
+
+    def __init__(self) -> None:
+        self.ready: defer.Deferred[str] = defer.Deferred()
+        self.ended: defer.Deferred[None] = defer.Deferred()
+        self.last_error = ""
+        self._stdout = b""
+        self._stderr = b""
+
+    def outReceived(self, data: bytes) -> None:
+        self._stdout = (self._stdout + data)[-MAX_LINE_BYTES:]
+        while b"\n" in self._stdout:
+            line, self._stdout = self._stdout.split(b"\n", 1)
+            text = line.decode(errors="replace").strip()
+            if text.startswith(READY_PREFIX) and not self.ready.called:
+                self.ready.callback(text[len(READY_PREFIX) :])
+
+    def errReceived(self, data: bytes) -> None:
+        self._stderr = (self._stderr + data)[-MAX_LINE_BYTES:]
+        lines = [line.strip() for line in self._stderr.decode(errors="replace").splitlines() if line.strip()]
+        if lines:
+            self.last_error = lines[-1].removeprefix("error: ")
+
+    def processEnded(self, reason: Failure) -> None:
+        if not self.ready.called:
+            detail = self.last_error or f"it exited ({reason.value})"
+            self.ready.errback(NodeStartError(f"the built-in kvstore app could not start: {detail}"))
+        self.ended.callback(None)
+
+
+class KVStoreProcess:
+    """`cometsync kvstore --home HOME --listen LADDR` in a child of this node's process."""
+
+    def __init__(self, home: Path, listen: str, reactor: Any = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self._reactor = reactor
+        self._home = home
+        self._listen = listen
+        self._protocol = _KVStoreProtocol()
+        self._transport: Any = None
+        self.address = ""
+
+    def start(self) -> defer.Deferred[str]:
+        """Spawn the child; fires with its gRPC address (`grpc://host:port`) once it accepts calls."""
+        argv = [
+            sys.executable,
+            "-m",
+            "cometsync",
+            "kvstore",
+            "--home",
+            str(self._home),
+            "--listen",
+            self._listen,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._transport = self._reactor.spawnProcess(self._protocol, sys.executable, argv, env=env)
+        ready = self._protocol.ready
+        ready.addTimeout(READY_TIMEOUT_SECONDS, self._reactor)
+
+        def announced(address: str) -> str:
+            self.address = f"grpc://{address}"
+            return self.address
+
+        def timed_out(failure: Failure) -> Failure:
+            if isinstance(failure.value, defer.TimeoutError):
+                message = f"the built-in kvstore app did not report ready within {READY_TIMEOUT_SECONDS:.0f}s"
+                raise NodeStartError(message)
+            return failure
+
+        return ready.addCallbacks(announced, timed_out)
+
+    @property
+    def running(self) -> bool:
+        return self._transport is not None and not self._protocol.ended.called
+
+    def stop(self) -> defer.Deferred[None]:
+        """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_SECONDS; fires once it is gone."""
+        if not self.running:
+            return defer.succeed(None)
+        self._signal(signal.SIGTERM)
+        ended = self._protocol.ended
+        kill = self._reactor.callLater(STOP_TIMEOUT_SECONDS, self._signal, signal.SIGKILL)
+
+        def cancel_kill(result: None) -> None:
+            if kill.active():
+                kill.cancel()
+
+        return ended.addBoth(cancel_kill)
+
+    def _signal(self, signum: int) -> None:
+        if self.running:
+            try:
+                self._transport.signalProcess(signum)
+            except (OSError, error.ProcessExitedAlready):
+                return

@@ -1,0 +1,101 @@
+"""Helpers for tests that run `cometsync` as a subprocess: free port blocks, bounded waits, RPC reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+PORTS_PER_NODE = 10
+CLI = [sys.executable, "-m", "cometsync"]
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(nodes: int, attempts: int = 200) -> int:
+    """A base port P such that P .. P + 10*nodes are free on 127.0.0.1 (testnet's layout)."""
+    rng = random.Random()
+    for _ in range(attempts):
+        base = rng.randrange(20000, 60000, PORTS_PER_NODE)
+        if all(_free(port) for port in range(base, base + PORTS_PER_NODE * nodes)):
+            return base
+    raise RuntimeError("no free block of ports found")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def run_cli(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(), check=False
+    )
+
+
+def spawn_cli(args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """A long-running command with stdout+stderr going to `log` (read it with `log.read_text()`)."""
+    out = log.open("wb")
+    try:
+        return subprocess.Popen([*CLI, *args], stdout=out, stderr=subprocess.STDOUT, env=cli_env())
+    finally:
+        out.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, wait; SIGKILL if it does not exit in time. Returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return int(process.returncode)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll `probe` until it returns something other than None; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def rpc(port: int, path: str, timeout: float = 5.0) -> Any:
+    """GET http://127.0.0.1:port/path; the `result` of the JSON-RPC envelope, or None if unreachable."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=timeout) as response:
+            return json.loads(response.read())["result"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def height_of(port: int) -> int | None:
+    status = rpc(port, "status")
+    return None if status is None else int(status["sync_info"]["latest_block_height"])
