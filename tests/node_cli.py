@@ -99,3 +99,15 @@ def rpc(port: int, path: str, timeout: float = 5.0) -> Any:
 def height_of(port: int) -> int | None:
     status = rpc(port, "status")
     return None if status is None else int(status["sync_info"]["latest_block_height"])
+
+
+def reached(port: int, height: int) -> int | None:
+    """The node's height once it is at least `height` (for `wait_for`)."""
+    current = height_of(port)
+    return current if current is not None and current >= height else None
+
+
+def handed_off(port: int) -> bool | None:
+    """True once the node's RPC says it is no longer catching up (for `wait_for`)."""
+    status = rpc(port, "status")
+    return True if status is not None and not status["sync_info"]["catching_up"] else None
