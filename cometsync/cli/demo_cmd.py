@@ -33,6 +33,7 @@ POLL_SECONDS = 0.2
 STOP_TIMEOUT_SECONDS = 30.0
 PORT_ATTEMPTS = 50
 PORTS_NEEDED = 20
+PROGRESS_LOG_SECONDS = 2.0
 
 
 class DemoError(Exception):
@@ -173,44 +174,79 @@ def _free_port_block() -> int:
     raise DemoError("no free block of ports on 127.0.0.1")
 
 
+@dataclass(frozen=True)
+class SyncReading:
+    """The follower's `/blocksync_status`: blocks it holds, the best peer's height, rate and ETA."""
+
+    height: int
+    target: int
+    blocks_per_second: float
+    eta_seconds: float | None
+    peers: int
+
+    @classmethod
+    def from_rpc(cls, result: dict[str, Any]) -> SyncReading:
+        """The pool's `height` is the next block to apply, so the node holds one less."""
+        eta = result.get("eta_seconds")
+        return cls(
+            height=max(0, int(result["height"]) - 1),
+            target=int(result["max_peer_height"]),
+            blocks_per_second=float(result["blocks_per_second"]),
+            eta_seconds=None if eta is None else float(eta),
+            peers=len(result["peers"]),
+        )
+
+    def line(self, name: str) -> str:
+        target = max(self.target, self.height)
+        share = f" ({100.0 * self.height / target:.1f}%)" if target else ""
+        eta = "-" if self.eta_seconds is None else f"{self.eta_seconds:.0f}s"
+        return (
+            f"{name}: height {self.height}/{target}{share}  {self.blocks_per_second:.1f} blocks/s  "
+            f"ETA {eta}  peers {self.peers}"
+        )
+
+
 class _Progress:
     """The follower's sync as one refreshed line on a terminal, or a line every few seconds otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.tty = sys.stdout.isatty()
         self._last_print = 0.0
-        self._samples: list[tuple[float, int]] = []
+        self.last: SyncReading | None = None
 
-    def show(self, name: str, height: int, target: int, peers: int) -> None:
+    def show(self, reading: SyncReading) -> None:
+        self.last = reading
         now = time.monotonic()
-        self._samples = [*self._samples[-50:], (now, height)]
-        first_time, first_height = self._samples[0]
-        rate = (height - first_height) / (now - first_time) if now - first_time >= 1.0 else 0.0
-        eta = f"{(target - height) / rate:.0f}s" if rate > 0 and target > height else "-"
-        line = f"{name}: height {height}/{target}  {rate:.1f} blocks/s  ETA {eta}  peers {peers}"
         if self.tty:
-            sys.stdout.write("\r\x1b[K" + line)
+            sys.stdout.write("\r\x1b[K" + reading.line(self.name))
             sys.stdout.flush()
-        elif now - self._last_print >= 2.0:
-            typer.echo(line)
+        elif now - self._last_print >= PROGRESS_LOG_SECONDS:
+            typer.echo(reading.line(self.name))
             self._last_print = now
 
-    def done(self) -> None:
+    def done(self, final: SyncReading | None) -> None:
+        """Always end with the reading at hand-off, so even a sync faster than one refresh is shown."""
+        reading = final or self.last
         if self.tty:
+            if reading is not None:
+                sys.stdout.write("\r\x1b[K" + reading.line(self.name))
             sys.stdout.write("\n")
+        elif reading is not None:
+            typer.echo(reading.line(self.name))
 
 
-def _follower_progress(child: _Child, target: int, progress: _Progress) -> bool | None:
+def _sync_reading(child: _Child) -> SyncReading | None:
+    result = _rpc(child.rpc_port, "blocksync_status")
+    return None if result is None else SyncReading.from_rpc(result)
+
+
+def _follower_progress(child: _Child, progress: _Progress) -> bool | None:
     """Show one progress reading; True once the follower has handed off (no longer catching up)."""
-    status = _rpc(child.rpc_port, "status")
-    if status is None:
-        return None
-    sync = status["sync_info"]
-    height = int(sync["latest_block_height"])
-    peers = _rpc(child.rpc_port, "net_info")
-    peer_count = int(peers["n_peers"]) if peers is not None else 0
-    progress.show(child.name, height, target, peer_count)
-    return True if not sync["catching_up"] else None
+    reading = _sync_reading(child)
+    if reading is not None:
+        progress.show(reading)
+    return True if child.catching_up() is False else None
 
 
 def _table(readings: list[NodeReading], height: int) -> str:
@@ -244,14 +280,14 @@ def _run(directory: Path, blocks: int, follow_seconds: float, timeout: float) ->
             f"node0 at height {target} with {sender.accepted} txs; starting node1 (fresh, engine follow)"
         )
         follower.start()
-        progress = _Progress()
+        progress = _Progress(follower.name)
 
         def synced() -> bool | None:
             sender.send(1)
-            return _follower_progress(follower, producer.height() or target, progress)
+            return _follower_progress(follower, progress)
 
         _wait(synced, timeout, "node1 to catch up and hand off to follow", children)
-        progress.done()
+        progress.done(_sync_reading(follower))
         typer.echo(f"node1 handed off to follow; both run {follow_seconds:.0f}s more while txs arrive")
         deadline = time.monotonic() + follow_seconds
         while time.monotonic() < deadline:
