@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 
 from cometsync.abci.kvstore.app import KVStoreApp
 from cometsync.abci.kvstore.store import MemoryStorage
+from cometsync.mempool import Mempool
 from cometsync.p2p.node_info import NodeInfo
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc import RPCEnvironment
@@ -64,18 +65,6 @@ class FakePeer:
     is_outbound: bool = True
 
 
-@dataclass
-class Mempool:
-    """Accepts each tx once, as CometBFT's cache does."""
-
-    txs: list[bytes] = field(default_factory=list)
-
-    def __call__(self, tx: bytes) -> None:
-        if tx in self.txs:
-            raise ValueError("tx already exists in cache")
-        self.txs.append(tx)
-
-
 def node_info(node_id: str = "a" * 40, network: str = "localnet-4v") -> NodeInfo:
     return NodeInfo(
         node_id=node_id,
@@ -88,16 +77,18 @@ def node_info(node_id: str = "a" * 40, network: str = "localnet-4v") -> NodeInfo
 
 
 def make_env(store: BlockStore, **overrides: Any) -> RPCEnvironment:
+    """The RPC over `store`, the in-process kvstore and a real `Mempool` on that app."""
     peers = [FakePeer(node_info("b" * 40), ("127.0.0.1", 26666))]
+    abci = overrides.pop("abci", InProcessABCI())
     settings: dict[str, Any] = {
         "block_store": store,
         "state_store": RecordedValidators(),
         "node_info": node_info,
         "peers": lambda: peers,
         "catching_up": lambda: False,
-        "abci": InProcessABCI(),
+        "abci": abci,
         "clock": Clock(),
-        "mempool": Mempool(),
+        "mempool": Mempool(abci),
     }
     settings.update(overrides)
     return RPCEnvironment(**settings)

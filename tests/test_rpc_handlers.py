@@ -12,11 +12,14 @@ import pytest
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from cometsync.abci import ABCITimeout
+from cometsync.mempool import Mempool, MempoolConfig
 from cometsync.pool import BanStatus, CaughtUp, PeerStatus, PoolStatus
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc import BlocksyncView, InternalError, InvalidParams, SyncProgress, handlers
 from cometsync.rpc.params import Params
 from cometsync.store import BlockStore
-from tests.rpc_fixtures import LOCALNET, TM_RS, Mempool, load_json, localnet_store, make_env
+from tests.rpc_fixtures import LOCALNET, TM_RS, InProcessABCI, load_json, localnet_store, make_env
 
 
 @pytest.fixture(scope="module")
@@ -185,42 +188,95 @@ def test_abci_info_from_the_kvstore_app(store: BlockStore) -> None:
     assert set(result["response"]) <= set(reference["response"])
 
 
-def test_broadcast_tx_sync_runs_check_tx_then_the_mempool(store: BlockStore) -> None:
-    mempool = Mempool()
-    env = make_env(store, mempool=mempool)
+class CountingABCI(InProcessABCI):
+    """The kvstore app, counting CheckTx calls (a cache hit must not reach the app)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.check_txs: list[bytes] = []
+
+    def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
+        self.check_txs.append(request.tx)
+        return super().check_tx(request)
+
+
+class SilentABCI(InProcessABCI):
+    def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
+        return defer.fail(ABCITimeout("CheckTx: no answer within 10s"))
+
+
+def hash_hex(tx: bytes) -> str:
+    return hashlib.sha256(tx).hexdigest().upper()
+
+
+def test_broadcast_tx_sync_goes_through_the_mempool(store: BlockStore) -> None:
+    app = CountingABCI()
+    env = make_env(store, abci=app)
+    mempool = env.mempool
+    assert isinstance(mempool, Mempool)
     tx = b"name=satoshi"
     result = result_of(
         handlers.broadcast_tx_sync(env, Params({"tx": base64.b64encode(tx).decode()}, uri=False))
     )
-    assert result == {
-        "code": 0,
-        "data": "",
-        "log": "",
-        "codespace": "",
-        "hash": hashlib.sha256(tx).hexdigest().upper(),
-    }
+    assert result == {"code": 0, "data": "", "log": "", "codespace": "", "hash": hash_hex(tx)}
     assert key_shape(result) == key_shape(load_json(TM_RS / "broadcast_tx_sync.json")["result"])
-    assert mempool.txs == [tx]
-    with pytest.raises(InternalError, match="tx already exists in cache"):
+    assert mempool.txs() == [tx]
+    # CheckTx's gas_wanted (1 in the kvstore) is kept: a block with max_gas 0 cannot take the tx.
+    assert mempool.reap_max_bytes_max_gas(-1, 0) == [] and mempool.reap_max_bytes_max_gas(-1, 1) == [tx]
+    # A duplicate is refused by the cache before CheckTx, with CometBFT's text.
+    with pytest.raises(InternalError, match=r"^tx already exists in cache$"):
         result_of(handlers.broadcast_tx_sync(env, uri(tx='"name=satoshi"')))
-    rejected = result_of(handlers.broadcast_tx_sync(env, uri(tx="0x" + b"no-equals-sign".hex())))
-    assert rejected["code"] != 0 and mempool.txs == [tx]
+    assert app.check_txs == [tx]
+    # A tx the app rejects is answered with its code and log, leaves the cache and may be sent again.
+    invalid = b"no-equals-sign"
+    for _ in range(2):
+        rejected = result_of(handlers.broadcast_tx_sync(env, uri(tx="0x" + invalid.hex())))
+        assert rejected["code"] != 0 and rejected["hash"] == hash_hex(invalid)
+    assert mempool.txs() == [tx] and app.check_txs == [tx, invalid, invalid]
+
+
+def test_broadcast_refusals_before_check_tx(store: BlockStore) -> None:
+    app = CountingABCI()
+    env = make_env(store, abci=app, mempool=Mempool(app, MempoolConfig(size=1, max_tx_bytes=8)))
+    with pytest.raises(InternalError, match=r"^Tx too large\. Max size is 8, but got 9$"):
+        result_of(handlers.broadcast_tx_sync(env, uri(tx='"k=1234567"')))
+    assert result_of(handlers.broadcast_tx_sync(env, uri(tx='"k=v"')))["code"] == 0
+    with pytest.raises(InternalError, match=r"^mempool is full: number of txs 1 \(max: 1\)"):
+        handlers.broadcast_tx_async(env, uri(tx='"k=w"'))
+    assert app.check_txs == [b"k=v"]
 
 
 def test_broadcast_tx_async_returns_the_hash_at_once(store: BlockStore) -> None:
-    mempool = Mempool()
-    env = make_env(store, mempool=mempool)
+    env = make_env(store)
     result = handlers.broadcast_tx_async(env, uri(tx='"k=v"'))
-    assert result["hash"] == hashlib.sha256(b"k=v").hexdigest().upper() and result["code"] == 0
+    assert result == {"code": 0, "data": "", "log": "", "codespace": "", "hash": hash_hex(b"k=v")}
     assert key_shape(result) == key_shape(load_json(TM_RS / "broadcast_tx_async.json")["result"])
-    assert mempool.txs == [b"k=v"]
+    assert isinstance(env.mempool, Mempool) and env.mempool.txs() == [b"k=v"]
+    with pytest.raises(InternalError, match=r"^tx already exists in cache$"):
+        handlers.broadcast_tx_async(env, uri(tx='"k=v"'))
     with pytest.raises(InvalidParams):
         handlers.broadcast_tx_async(env, uri(tx="k=v"))
 
 
-def test_broadcast_without_a_mempool_is_refused(store: BlockStore) -> None:
-    with pytest.raises(InternalError, match="no mempool"):
-        handlers.broadcast_tx_sync(make_env(store, mempool=None), uri(tx='"k=v"'))
+def test_broadcast_without_a_mempool_returns_check_tx(store: BlockStore) -> None:
+    """A `follow` node keeps no txs: the app's CheckTx answers every time (no cache)."""
+    app = CountingABCI()
+    env = make_env(store, abci=app, mempool=None)
+    for _ in range(2):
+        assert result_of(handlers.broadcast_tx_sync(env, uri(tx='"k=v"')))["code"] == 0
+    assert result_of(handlers.broadcast_tx_sync(env, uri(tx='"kv"')))["code"] != 0
+    assert handlers.broadcast_tx_async(env, uri(tx='"k=w"'))["hash"] == hash_hex(b"k=w")
+    assert app.check_txs == [b"k=v", b"k=v", b"kv", b"k=w"]
+
+
+def test_broadcast_when_the_app_does_not_answer(store: BlockStore) -> None:
+    app = SilentABCI()
+    for mempool in (Mempool(app), None):
+        env = make_env(store, abci=app, mempool=mempool)
+        for _ in range(2):  # the mempool forgets an unanswered tx, so a retry reaches the app again
+            with pytest.raises(InternalError, match="no answer within 10s"):
+                result_of(handlers.broadcast_tx_sync(env, uri(tx='"k=v"')))
+        assert handlers.broadcast_tx_async(env, uri(tx='"k=w"'))["code"] == 0
 
 
 class FixedPool:

@@ -18,6 +18,7 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
 
+from cometsync.mempool import Mempool
 from cometsync.metrics import BlocksyncMetrics, listen_metrics
 from cometsync.pool import CaughtUp, PeerStatus, PoolStatus
 from cometsync.reactor.metrics import SyncMetrics
@@ -138,7 +139,14 @@ class RPCServerTest(unittest.TestCase):
         self.assertEqual(len(answers[2]["result"]["block_metas"]), 2)
         self.assertEqual(answers[3]["error"]["code"], -32602)
         self.assertEqual(answers[4]["result"]["code"], 0)
-        self.assertEqual(self.env.mempool.txs, [b"k=b"])  # type: ignore[union-attr]
+        assert isinstance(self.env.mempool, Mempool)
+        self.assertEqual(self.env.mempool.txs(), [b"k=b"])
+        again = {"jsonrpc": "2.0", "id": 6, "method": "broadcast_tx_sync", "params": {"tx": "az1i"}}
+        code, _, content = yield self.http("/", json.dumps(again).encode())
+        self.assertEqual(
+            json.loads(content)["error"],
+            {"code": -32603, "message": "Internal error", "data": "tx already exists in cache"},
+        )
         code, _, content = yield self.http("/", b"{not json")
         self.assertEqual((code, json.loads(content)["error"]["code"]), (500, -32700))
 

@@ -46,6 +46,8 @@ APP_PROBE_BUDGET_SECONDS = 5.0
 BUILTIN_APP = "kvstore"
 APPLY_DRAIN_SECONDS = 30.0
 DRAIN_POLL_SECONDS = 0.02
+ENGINES_WITHOUT_MEMPOOL = frozenset({"follow"})
+"""Engines that never reap or update a mempool: their RPC broadcasts only run the app's CheckTx."""
 
 
 class Node:
@@ -160,7 +162,8 @@ class Node:
         assert self.state_store and self.block_store and self.app and self.node_key and self.genesis
         config = self.config
         executor = BlockExecutor(self.state_store, self.block_store, self.app)
-        self.mempool = Mempool(self.app, height=state.last_block_height)
+        if config.cometsync.consensus_engine not in ENGINES_WITHOUT_MEMPOOL:
+            self.mempool = Mempool(self.app, height=state.last_block_height)
         context = NodeContext(
             clock=self.reactor,
             config=config,
@@ -258,7 +261,7 @@ class Node:
             catching_up=lambda: not blocksync.switched,
             abci=self.app,
             clock=self.reactor,
-            mempool=self._add_tx,
+            mempool=self.mempool,
             validator_pub_key=self.validator_key.pub_key.key if self.validator_key else None,
             blocksync=BlocksyncView(blocksync.pool, self.progress, blocksync.metrics),
         )
@@ -268,11 +271,6 @@ class Node:
             return
         self.reporter = ProgressReporter(self, self._out, tty=self._tty, clock=self.reactor)
         self.reporter.start()
-
-    def _add_tx(self, tx: bytes) -> None:
-        """The RPC's mempool hook: a tx that passed CheckTx (raises MempoolError to refuse it)."""
-        assert self.mempool is not None
-        self.mempool.add_checked(tx)
 
     # ------------------------------------------------------------------ reading
 

@@ -85,8 +85,14 @@ class Clock(Protocol):
     def seconds(self) -> float: ...
 
 
-Mempool = Callable[[bytes], None]
-"""Takes a transaction that passed CheckTx; raises (e.g. "tx already exists in cache") to refuse it."""
+class Mempool(Protocol):
+    """`cometsync.mempool.Mempool.check_tx`: limits and cache first, then CheckTx; code 0 keeps the tx.
+
+    A refusal before CheckTx (full, too large, "tx already exists in cache") fails the returned Deferred at
+    once with a `cometsync.mempool.MempoolError`, as CometBFT's `Mempool.CheckTx` returns an error.
+    """
+
+    def check_tx(self, tx: bytes) -> defer.Deferred[abci_pb2.ResponseCheckTx]: ...
 
 
 @dataclass
@@ -110,6 +116,7 @@ class RPCEnvironment:
     abci: ABCIQueryClient
     clock: Clock
     mempool: Mempool | None = None
+    """None on a node that keeps no txs (`follow`): broadcasts then only run CheckTx through `abci`."""
     validator_pub_key: bytes | None = None
     blocksync: BlocksyncView | None = None
     listening: bool = True

@@ -5,7 +5,6 @@ Each returns the `result` object (or a Deferred of it) and raises `RPCError` for
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,9 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from cometsync.abci import ABCIError
 from cometsync.crypto.ed25519 import address_of
+from cometsync.mempool import MempoolError, tx_key
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc.blocksync_status import blocksync_status_json
 from cometsync.rpc.env import RPCEnvironment
@@ -196,39 +197,45 @@ def abci_info(env: RPCEnvironment, params: Params) -> defer.Deferred[Result]:
     return env.abci.info(info_request()).addCallback(lambda info: {"response": abci_info_json(info)})
 
 
-def _check_and_add(env: RPCEnvironment, tx: bytes) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
-    """CheckTx through ABCI; a passing tx goes to the mempool callback (which may refuse it by raising)."""
-    mempool = env.mempool
-    if mempool is None:
-        raise InternalError("this node has no mempool: it does not accept transactions")
+def _check_tx(env: RPCEnvironment, tx: bytes) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
+    """The mempool's CheckTx (limits and cache first); without a mempool, the app's CheckTx alone."""
+    if env.mempool is not None:
+        return env.mempool.check_tx(tx)
+    return env.abci.check_tx(abci_pb2.RequestCheckTx(tx=tx, type=abci_pb2.NEW))
 
-    def add(response: abci_pb2.ResponseCheckTx) -> abci_pb2.ResponseCheckTx:
-        if response.code == 0:
-            try:
-                mempool(tx)
-            except Exception as exc:
-                raise InternalError(str(exc)) from exc
-        return response
 
-    request = abci_pb2.RequestCheckTx(tx=tx)  # type NEW (0)
-    return env.abci.check_tx(request).addCallback(add)
+def _as_internal_error(failure: Failure) -> Failure:
+    """A mempool refusal or an app that does not answer is a Go error in CometBFT: -32603 with its text."""
+    if isinstance(failure.value, MempoolError | ABCIError):
+        raise InternalError(failure.getErrorMessage())
+    return failure
 
 
 def broadcast_tx_sync(env: RPCEnvironment, params: Params) -> defer.Deferred[Result]:
     tx = params.required_bytes("tx")
-    tx_hash = hashlib.sha256(tx).digest()
-    return _check_and_add(env, tx).addCallback(lambda response: broadcast_result_json(tx_hash, response))
+    return _check_tx(env, tx).addCallbacks(
+        lambda response: broadcast_result_json(tx_key(tx), response), _as_internal_error
+    )
 
 
 def broadcast_tx_async(env: RPCEnvironment, params: Params) -> Result:
+    """The hash at once; a refusal before CheckTx (full, too large, cached) is still an error answer."""
     tx = params.required_bytes("tx")
-    checking = _check_and_add(env, tx)
+    refusals: list[Failure] = []
+
+    def keep_refusal(failure: Failure) -> Failure | None:
+        if not isinstance(failure.value, MempoolError):
+            return failure
+        refusals.append(failure)
+        return None
 
     def report(failure: Failure) -> None:
-        log.warning("async CheckTx of tx %s failed: %s", to_hex(hashlib.sha256(tx).digest()), failure.value)
+        log.warning("async CheckTx of tx %s failed: %s", to_hex(tx_key(tx)), failure.getErrorMessage())
 
-    checking.addErrback(report)
-    return broadcast_result_json(hashlib.sha256(tx).digest(), None)
+    _check_tx(env, tx).addErrback(keep_refusal).addErrback(report)
+    if refusals:
+        raise InternalError(refusals[0].getErrorMessage())
+    return broadcast_result_json(tx_key(tx), None)
 
 
 def blocksync_status(env: RPCEnvironment, params: Params) -> Result:
