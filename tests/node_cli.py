@@ -55,11 +55,18 @@ def run_cli(args: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedP
     )
 
 
-def spawn_cli(args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    """A long-running command with stdout+stderr going to `log` (read it with `log.read_text()`)."""
+def spawn_cli(args: Sequence[str], log: Path, *, new_session: bool = False) -> subprocess.Popen[bytes]:
+    """A long-running command with stdout+stderr going to `log` (read it with `log.read_text()`);
+    `new_session` makes it a process group of its own (a terminal's Ctrl-C reaches the whole group)."""
     out = log.open("wb")
     try:
-        return subprocess.Popen([*CLI, *args], stdout=out, stderr=subprocess.STDOUT, env=cli_env())
+        return subprocess.Popen(
+            [*CLI, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=cli_env(),
+            start_new_session=new_session,
+        )
     finally:
         out.close()
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 DB_SUBPATH = Path("data") / "kvstore.db"
 STOP_GRACE_SECONDS = 5.0
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def _fail(message: str) -> typer.Exit:
@@ -25,16 +24,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _install_stop_signals() -> threading.Event:
-    """SIGTERM/SIGINT set the returned event (installed before "listening" is printed, so none is lost)."""
-    stop = threading.Event()
+def _block_stop_signals() -> None:
+    """Keep SIGTERM/SIGINT pending in this thread and every thread started after it (gRPC's) until
+    `_wait_for_stop_signal` takes one: with a handler instead, a signal the kernel hands to a gRPC thread
+    never wakes a main thread blocked on a lock, and the app would not exit."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
-    return stop
+def _wait_for_stop_signal() -> None:
+    signal.sigwait(STOP_SIGNALS)
 
 
 def kvstore(
@@ -47,6 +45,7 @@ def kvstore(
     ] = 0,
 ) -> None:
     """Run the example kvstore ABCI app (drop-in for CometBFT v0.38's) over gRPC."""
+    _block_stop_signals()  # before LevelDB and gRPC start their threads
     # gRPC's C core prints its own copy of bind errors unless silenced before it loads.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     import plyvel
@@ -70,7 +69,6 @@ def kvstore(
         raise _fail(f"cannot open the kvstore database {home / DB_SUBPATH}: {reason}") from None
     try:
         server = ABCIGrpcServer(KVStoreServicer(KVStoreApp(storage, retain_blocks)), target)
-        stop = _install_stop_signals()
         try:
             port = server.start()
         except ServerStartError as exc:
@@ -78,7 +76,7 @@ def kvstore(
         shown = target if target.startswith("unix:") else f"{split_host_port(target)[0]}:{port}"
         typer.echo(f"kvstore listening on {shown}")
         sys.stdout.flush()
-        stop.wait()
+        _wait_for_stop_signal()
         server.stop(STOP_GRACE_SECONDS)
     finally:
         storage.close()

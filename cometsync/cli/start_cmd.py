@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from twisted.internet.error import ReactorNotRunning
 
 from cometsync.cli.init_cmd import fail, note
 from cometsync.config import ConfigError, load_config
@@ -55,16 +56,23 @@ def run_node(config: Config) -> int:
     node = Node(config, reactor=reactor, out=out, tty=tty)
     outcome: dict[str, Any] = {"code": 0}
 
-    def stop_reactor(_: object = None) -> None:
-        if reactor.running:
+    def stop_reactor() -> None:
+        """The node stops in the reactor's before-shutdown trigger, whatever asked for the stop."""
+        try:
             reactor.stop()
+        except ReactorNotRunning:
+            return
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         reactor.callFromThread(shutdown, signal.Signals(signum).name)
 
     def shutdown(reason: str) -> None:
         typer.echo(f"received {reason}: shutting down", err=True)
-        node.stop().addBoth(stop_reactor)
+        stop_reactor()
+
+    def install_signal_handlers() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, on_signal)
 
     def started(_: None) -> None:
         typer.echo(
@@ -85,10 +93,13 @@ def run_node(config: Config) -> int:
     def begin() -> None:
         node.start().addCallbacks(started, start_failed)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
+    # Twisted's own signal handling reaps the kvstore child (SIGCHLD) and wakes the loop at once for any
+    # signal; it keeps an installed SIGINT handler and replaces SIGTERM's, so ours go in before and after.
+    install_signal_handlers()
+    reactor.callWhenRunning(install_signal_handlers)
+    reactor.addSystemEventTrigger("before", "shutdown", node.stop)
     reactor.callWhenRunning(begin)
-    reactor.run(installSignalHandlers=False)
+    reactor.run()
     return int(outcome["code"])
 
 

@@ -19,6 +19,9 @@ READY_PREFIX = "kvstore listening on "
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 MAX_LINE_BYTES = 64 * 1024
+OWN_SESSION_MAIN = "import os; os.setsid(); from cometsync.cli.main import main; main()"
+"""The child runs in a session of its own: a terminal's Ctrl-C reaches only the node, which stops the app
+last, once the block being applied is committed (the app dying first would fail that commit)."""
 
 
 class _KVStoreProtocol(protocol.ProcessProtocol):
@@ -71,8 +74,8 @@ class KVStoreProcess:
         """Spawn the child; fires with its gRPC address (`grpc://host:port`) once it accepts calls."""
         argv = [
             sys.executable,
-            "-m",
-            "cometsync",
+            "-c",
+            OWN_SESSION_MAIN,
             "kvstore",
             "--home",
             str(self._home),

@@ -10,12 +10,13 @@ from __future__ import annotations
 import errno
 import logging
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, TextIO
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from cometsync.abci import ABCIError, GrpcABCIClient, RetryPolicy
@@ -45,7 +46,10 @@ STATE_DB = "state.db"
 APP_PROBE_BUDGET_SECONDS = 5.0
 BUILTIN_APP = "kvstore"
 APPLY_DRAIN_SECONDS = 30.0
-DRAIN_POLL_SECONDS = 0.02
+ENGINE_STOP_SECONDS = 30.0
+P2P_STOP_SECONDS = 10.0
+APP_STOP_SECONDS = 15.0
+"""Longer than the child's own SIGTERM-then-SIGKILL delay (`app_process.STOP_TIMEOUT_SECONDS`)."""
 ENGINES_WITHOUT_MEMPOOL = frozenset({"follow"})
 """Engines that never reap or update a mempool: their RPC broadcasts only run the app's CheckTx."""
 
@@ -208,7 +212,7 @@ class Node:
             return None
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        self._verify_pool = ProcessPoolExecutor(workers, mp_context=context)
+        self._verify_pool = ProcessPoolExecutor(workers, mp_context=context, initializer=ignore_interrupts)
         return self._verify_pool
 
     def _listen_p2p(self) -> None:
@@ -319,19 +323,20 @@ class Node:
         return waiter
 
     async def _stop(self) -> None:
+        """Every step is bounded: one that hangs is logged and skipped, so a signal always ends the node."""
         if self.reporter is not None:
             self.reporter.stop()
         if self.blocksync is not None:
             self.blocksync.stop()
         if self.engine is not None:
-            await self.engine.stop()
+            await self._bounded(self.engine.stop(), ENGINE_STOP_SECONDS, "the consensus engine to stop")
         if self.switch is not None:
-            await self.switch.stop()
+            await self._bounded(self.switch.stop(), P2P_STOP_SECONDS, "the p2p switch to stop")
         for port in self._ports:
-            await defer.maybeDeferred(port.stopListening)
+            await self._bounded(defer.maybeDeferred(port.stopListening), P2P_STOP_SECONDS, "a listener")
         self._ports.clear()
         if self.blocksync is not None:
-            await _wait_until(lambda: not self.blocksync.loop.applying, APPLY_DRAIN_SECONDS, self.reactor)  # type: ignore[union-attr]
+            await self._bounded(self.blocksync.loop.idle(), APPLY_DRAIN_SECONDS, "the block being applied")
         if self._verify_pool is not None:
             self._verify_pool.shutdown(wait=False, cancel_futures=True)
         if self.app is not None:
@@ -340,7 +345,22 @@ class Node:
             if store is not None:
                 store.close()
         if self.app_process is not None:
-            await self.app_process.stop()
+            await self._bounded(self.app_process.stop(), APP_STOP_SECONDS, "the kvstore app to exit")
+
+    async def _bounded(self, step: defer.Deferred[Any], seconds: float, what: str) -> None:
+        """Wait for `step` at most `seconds`; a failure or a timeout is logged, never raised."""
+        try:
+            await step.addTimeout(seconds, self.reactor)
+        except defer.TimeoutError:
+            log.warning("shutdown: gave up waiting for %s after %.0fs", what, seconds)
+        except Exception as exc:
+            log.warning("shutdown: %s failed: %s", what, exc)
+
+
+def ignore_interrupts() -> None:
+    """Verify workers share the node's process group: a terminal's Ctrl-C is the node's to handle, which
+    then shuts the pool down (a worker would otherwise die with a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _switch_config(config: Config) -> SwitchConfig:
@@ -403,15 +423,6 @@ async def _probe_app(address: str, reactor: Any) -> None:
         raise NodeStartError(f"cannot reach the ABCI app at {address}: {exc}") from None
     finally:
         probe.close()
-
-
-async def _wait_until(done: Callable[[], bool], timeout: float, reactor: Any) -> None:
-    """Poll `done` until true or `timeout` seconds passed (a block being applied finishes its commit)."""
-    for _ in range(int(timeout / DRAIN_POLL_SECONDS)):
-        if done():
-            return
-        await task.deferLater(reactor, DRAIN_POLL_SECONDS, lambda: None)
-    log.warning("gave up waiting for the block being applied after %.0fs", timeout)
 
 
 def default_out() -> tuple[TextIO, bool]:

@@ -60,10 +60,24 @@ class SyncLoop(Generic[StateT]):
         self._call: DelayedCall | None = None
         self._applying = False
         self._stopped = False
+        self._idle_waiters: list[defer.Deferred[None]] = []
 
     @property
     def applying(self) -> bool:
         return self._applying
+
+    def idle(self) -> defer.Deferred[None]:
+        """Fires once no block is being applied (at once if none is): a shutdown waits for the commit."""
+        if not self._applying:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    def _notify_idle(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     def poke(self) -> None:
         """Something changed (block arrived, verdict ready, block applied): try a step soon."""
@@ -128,9 +142,11 @@ class SyncLoop(Generic[StateT]):
         self.blocks_synced += 1
         self._on_applied(verified, new_state)
         self.poke()
+        self._notify_idle()
 
     def _fail(self, failure: Failure) -> None:
         self._applying = False
         self.stop()
         log.error("blocksync stopped: %s", failure.getErrorMessage())
         self._on_fatal(failure)
+        self._notify_idle()

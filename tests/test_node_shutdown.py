@@ -1,0 +1,194 @@
+"""SIGTERM (and a terminal's Ctrl-C to the process group) at several moments of a syncing `cometsync start`:
+it must exit 0 within a bounded time, with its stores closed and reopenable, and resume on the next start.
+
+One solo producer runs throughout; the same follower home is stopped and restarted at each moment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from node_cli import free_port_block, handed_off, reached, rpc, run_cli, spawn_cli, stop_process, wait_for
+
+from cometsync.config import load_config, save_config
+from cometsync.crypto import load_node_key
+from cometsync.state import StateStore
+from cometsync.store import BlockStore
+
+EXIT_BOUND_SECONDS = 15.0
+POLL_SECONDS = 0.02
+
+
+@dataclass
+class Network:
+    producer_home: Path
+    follower_home: Path
+    base_port: int
+    producer_address: str
+    logs: Path
+
+    @property
+    def follower_rpc(self) -> int:
+        return self.base_port + 11
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    root = tmp_path_factory.mktemp("shutdown")
+    base = free_port_block(2)
+    made = run_cli(
+        [
+            "testnet",
+            "--v",
+            "1",
+            "--n",
+            "1",
+            "--o",
+            str(root),
+            "--starting-port",
+            str(base),
+            "--no-populate-persistent-peers",
+        ]
+    )
+    assert made.returncode == 0, made.stderr
+    producer_home, follower_home = root / "node0", root / "node1"
+    producer_id = load_node_key(producer_home / "config" / "node_key.json").node_id
+    for home in (producer_home, follower_home):
+        config = load_config(home)
+        config.override("consensus.timeout_commit", "30ms")
+        save_config(config)
+    producer = spawn_cli(["start", "--home", str(producer_home)], root / "node0.log")
+    try:
+        wait_for(lambda: reached(base + 1, 120), 90, "the producer at height 120")
+        yield Network(producer_home, follower_home, base, f"{producer_id}@127.0.0.1:{base}", root)
+    finally:
+        assert stop_process(producer) == 0
+
+
+def _pool_height(port: int) -> int | None:
+    status = rpc(port, "blocksync_status", timeout=1.0)
+    return None if status is None else int(status["height"])
+
+
+def _poll(probe: Callable[[], bool], timeout: float, what: str) -> None:
+    """A fast poll (the moments being hit are short); fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _log_has(log: Path, text: str) -> bool:
+    return log.exists() and text in log.read_text(errors="replace")
+
+
+def _stop_and_check(
+    network: Network, follower: subprocess.Popen[bytes], log: Path, *, group_sigint: bool = False
+) -> None:
+    """Signal the follower; it must exit 0 within the bound and leave stores that reopen consistent."""
+    if group_sigint:
+        os.killpg(follower.pid, signal.SIGINT)
+    else:
+        follower.send_signal(signal.SIGTERM)
+    try:
+        code = follower.wait(EXIT_BOUND_SECONDS)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        follower.wait(10)
+        raise AssertionError(
+            f"no exit within {EXIT_BOUND_SECONDS:.0f}s:\n{log.read_text()[-3000:]}"
+        ) from None
+    output = log.read_text(errors="replace")
+    assert code == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    data = network.follower_home / "data"
+    blocks, states = BlockStore.open(data / "blockstore.db"), StateStore.open(data / "state.db")
+    try:
+        state = states.load()
+        assert state is None or state.last_block_height == blocks.height
+    finally:
+        blocks.close()
+        states.close()
+
+
+def _start_follower(
+    network: Network, name: str, *, new_session: bool = False
+) -> tuple[subprocess.Popen[bytes], Path]:
+    log = network.logs / f"follower-{name}.log"
+    follower = spawn_cli(
+        ["start", "--home", str(network.follower_home), "--p2p.persistent_peers", network.producer_address],
+        log,
+        new_session=new_session,
+    )
+    return follower, log
+
+
+def _follower_height(network: Network) -> int:
+    blocks = BlockStore.open(network.follower_home / "data" / "blockstore.db")
+    try:
+        return blocks.height
+    finally:
+        blocks.close()
+
+
+def _resumes_from(port: int, stored_height: int) -> None:
+    """The restarted node's pool starts right after what the stopped one stored: nothing was lost."""
+    status = wait_for(lambda: rpc(port, "blocksync_status", timeout=1.0), 60, "the follower's RPC")
+    assert int(status["start_height"]) == stored_height + 1
+
+
+def test_sigterm_at_every_moment_exits_cleanly(network: Network) -> None:
+    port = network.follower_rpc
+    # 1. During the sync: the pool has started applying blocks but is far from the producer's height.
+    follower, log = _start_follower(network, "during-sync")
+    _poll(lambda: (_pool_height(port) or 0) > 2, 60, "the follower to apply blocks")
+    _stop_and_check(network, follower, log)
+    stored = _follower_height(network)
+    assert stored >= 1
+
+    # 2. Right at hand-off (the log line is written as the switch happens).
+    follower, log = _start_follower(network, "handoff")
+    _resumes_from(port, stored)
+    _poll(lambda: _log_has(log, "event=handoff"), 60, "the hand-off")
+    _stop_and_check(network, follower, log)
+    stored = _follower_height(network)
+
+    # 3. While following the producer.
+    follower, log = _start_follower(network, "following")
+    _resumes_from(port, stored)
+    wait_for(lambda: handed_off(port), 60, "the hand-off")
+    target = _follower_height_rpc(port) + 5
+    wait_for(lambda: reached(port, target), 60, "the follower to follow")
+    _stop_and_check(network, follower, log)
+
+    # 4. As soon as the RPC answers (the pool still waits for peers to report).
+    follower, log = _start_follower(network, "just-started")
+    wait_for(lambda: rpc(port, "health", timeout=1.0), 60, "the follower's RPC")
+    _stop_and_check(network, follower, log)
+
+
+def _follower_height_rpc(port: int) -> int:
+    status = rpc(port, "status")
+    assert status is not None
+    return int(status["sync_info"]["latest_block_height"])
+
+
+def test_ctrl_c_to_the_process_group_while_syncing(network: Network) -> None:
+    """A terminal's Ctrl-C reaches the node and its kvstore child at once: still exit 0 and resumable."""
+    port = network.follower_rpc
+    for moment in ("syncing", "following"):
+        follower, log = _start_follower(network, f"ctrl-c-{moment}", new_session=True)
+        if moment == "syncing":
+            wait_for(lambda: rpc(port, "health", timeout=1.0), 60, "the follower's RPC")
+        else:
+            wait_for(lambda: handed_off(port), 60, "the hand-off")
+        _stop_and_check(network, follower, log, group_sigint=True)
