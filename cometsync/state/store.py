@@ -51,7 +51,11 @@ class StateStore:
         return cls(open_db(path))
 
     def close(self) -> None:
-        self._db.close()
+        """Idempotent. Drops the handle at once: a plyvel DB still referenced when the interpreter exits
+        fails in its finalizer ("Error in sys.excepthook" at exit)."""
+        if hasattr(self, "_db"):
+            self._db.close()
+            del self._db
 
     def _get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)

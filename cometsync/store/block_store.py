@@ -49,7 +49,11 @@ class BlockStore:
         return cls(open_db(path))
 
     def close(self) -> None:
-        self._db.close()
+        """Idempotent. Drops the handle at once: a plyvel DB still referenced when the interpreter exits
+        fails in its finalizer ("Error in sys.excepthook" at exit)."""
+        if hasattr(self, "_db"):
+            self._db.close()
+            del self._db
 
     def _load_state(self) -> tuple[int, int]:
         raw = self._db.get(keys.BLOCK_STORE_STATE_KEY)
