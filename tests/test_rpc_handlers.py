@@ -318,7 +318,7 @@ def test_blocksync_status_reports_pool_rate_eta_and_peers(store: BlockStore) -> 
     pool._status = pool_status(150)
     second = handlers.blocksync_status(env, uri())
     assert second["blocks_per_second"] == 10.0
-    assert second["eta_seconds"] == 16.0
+    assert second["eta_seconds"] == 16.1  # 161 blocks from the 149th applied one to the peer's 310
     assert second["caught_up"] is False
     assert second["caught_up_reason"] == "height 100 behind max peer height 310"
     assert second["height"] == "150" and second["max_peer_height"] == "310"
@@ -340,6 +340,18 @@ def test_blocksync_status_reports_pool_rate_eta_and_peers(store: BlockStore) -> 
         }
     ]
     assert second["banned"] == [{"id": "c" * 40, "remaining_seconds": 42.0}]
+
+
+def test_blocksync_status_and_the_node_reporter_share_one_measure(store: BlockStore) -> None:
+    """The node's reporter feeds the last applied height into the same meter: no rate from mixing them."""
+    env = make_env(store)
+    progress = SyncProgress()
+    env.blocksync = BlocksyncView(FixedPool(pool_status(1), CaughtUp(False, "waiting")), progress)
+    progress.observe(0.0, 0)
+    env.clock.advance(2)  # type: ignore[attr-defined]
+    progress.observe(2.0, 0)
+    waiting = handlers.blocksync_status(env, uri())
+    assert waiting["blocks_per_second"] == 0.0 and waiting["eta_seconds"] is None
 
 
 def test_blocksync_status_without_blocksync(store: BlockStore) -> None:

@@ -26,12 +26,14 @@ def _peer_json(peer: PeerStatus, addresses: dict[str, str]) -> dict[str, object]
 
 
 def blocksync_status_json(view: BlocksyncView, peers: Sequence[PeerView], now: float) -> dict[str, object]:
-    """Snapshot the pool; also feeds the progress meter so a status poll alone yields a rate."""
+    """Snapshot the pool; also feeds the progress meter so a status poll alone yields a rate. The meter
+    counts applied blocks, as the node's progress reporter feeding the same meter does."""
     status = view.pool.status()
     caught_up = view.pool.is_caught_up()
-    view.progress.observe(now, status.height)
+    applied = max(0, status.height - 1)  # the pool's height is the next block to apply
+    view.progress.observe(now, applied)
     addresses = {p.node_info.node_id: f"{p.remote_address[0]}:{p.remote_address[1]}" for p in peers}
-    eta = view.progress.eta_seconds(status.height, status.max_peer_height)
+    eta = view.progress.eta_seconds(applied, status.max_peer_height)
     counters = view.counters
     return {
         "running": status.running,
