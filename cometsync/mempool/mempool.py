@@ -105,11 +105,6 @@ class Mempool:
         )
         return checking
 
-    def add_checked(self, tx: bytes, gas_wanted: int = 0) -> None:
-        """Keep a tx someone else already ran through CheckTx (the RPC's `mempool` hook); raises to refuse."""
-        self._admit(tx)
-        self._add(tx, gas_wanted)
-
     def _admit(self, tx: bytes) -> None:
         """CometBFT's order: full?, too large?, already seen? (the tx enters the cache here)."""
         self._check_room(len(tx))

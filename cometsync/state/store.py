@@ -14,7 +14,7 @@ from google.protobuf.message import DecodeError
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.state import types_pb2 as state_pb2
 from cometsync.state.state import State
-from cometsync.store.db import open_db
+from cometsync.store.db import DatabaseOwner, open_db
 from cometsync.store.errors import DatabaseCorrupt, StoreError
 from cometsync.types import ConsensusParams, Genesis, ValidatorSet
 from cometsync.types.errors import TypesError
@@ -40,7 +40,7 @@ def _last_stored_height_for(height: int, last_height_changed: int) -> int:
     return max(height - height % VAL_SET_CHECKPOINT_INTERVAL, last_height_changed)
 
 
-class StateStore:
+class StateStore(DatabaseOwner):
     """Reads and writes `<home>/data/state.db`; every write is one synced batch."""
 
     def __init__(self, db: plyvel.DB) -> None:
@@ -49,13 +49,6 @@ class StateStore:
     @classmethod
     def open(cls, path: Path) -> StateStore:
         return cls(open_db(path))
-
-    def close(self) -> None:
-        """Idempotent. Drops the handle at once: a plyvel DB still referenced when the interpreter exits
-        fails in its finalizer ("Error in sys.excepthook" at exit)."""
-        if hasattr(self, "_db"):
-            self._db.close()
-            del self._db
 
     def _get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)

@@ -17,7 +17,7 @@ from cometsync.proto.tendermint.store import types_pb2 as store_pb2
 from cometsync.proto.tendermint.types import types_pb2
 from cometsync.store import keys
 from cometsync.store.crashpoints import crash_point
-from cometsync.store.db import open_db
+from cometsync.store.db import DatabaseOwner, open_db
 from cometsync.store.errors import DatabaseCorrupt, InvalidSave, StoreError
 from cometsync.types import Block, BlockMeta, Commit, ExtendedCommit, Part, PartSet
 from cometsync.types.errors import TypesError
@@ -36,7 +36,7 @@ def _part_from_bytes(data: bytes) -> Part:
     return Part.from_proto(types_pb2.Part.FromString(data))
 
 
-class BlockStore:
+class BlockStore(DatabaseOwner):
     """Contiguous blocks `base..height`; loaders return None for heights the store does not hold."""
 
     def __init__(self, db: plyvel.DB) -> None:
@@ -47,13 +47,6 @@ class BlockStore:
     def open(cls, path: Path) -> BlockStore:
         """Open `<home>/data/blockstore.db` (raises DatabaseLocked / DatabaseCorrupt / StoreError)."""
         return cls(open_db(path))
-
-    def close(self) -> None:
-        """Idempotent. Drops the handle at once: a plyvel DB still referenced when the interpreter exits
-        fails in its finalizer ("Error in sys.excepthook" at exit)."""
-        if hasattr(self, "_db"):
-            self._db.close()
-            del self._db
 
     def _load_state(self) -> tuple[int, int]:
         raw = self._db.get(keys.BLOCK_STORE_STATE_KEY)

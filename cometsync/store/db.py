@@ -26,3 +26,18 @@ def open_db(path: Path) -> plyvel.DB:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
+
+
+class DatabaseOwner:
+    """Base of the stores: owns one LevelDB handle.
+
+    `close()` is idempotent and drops the handle at once: a plyvel DB still referenced when the
+    interpreter exits fails in its finalizer ("Error in sys.excepthook" at exit).
+    """
+
+    _db: plyvel.DB
+
+    def close(self) -> None:
+        if hasattr(self, "_db"):
+            self._db.close()
+            del self._db
