@@ -118,3 +118,34 @@ def handed_off(port: int) -> bool | None:
     """True once the node's RPC says it is no longer catching up (for `wait_for`)."""
     status = rpc(port, "status")
     return True if status is not None and not status["sync_info"]["catching_up"] else None
+
+
+def producer_and_follower(root: Path, timeout_commit: str) -> tuple[Path, Path, int]:
+    """`cometsync testnet` with one solo producer (node0) and one follower (node1) on free ports.
+
+    Returns both homes and the base port (node0 p2p = base, node0 rpc = base + 1, node1 rpc = base + 11).
+    """
+    from cometsync.config import load_config, save_config
+
+    base = free_port_block(2)
+    made = run_cli(
+        [
+            "testnet",
+            "--v",
+            "1",
+            "--n",
+            "1",
+            "--o",
+            str(root),
+            "--starting-port",
+            str(base),
+            "--no-populate-persistent-peers",
+        ]
+    )
+    assert made.returncode == 0, made.stderr
+    producer, follower = root / "node0", root / "node1"
+    for home in (producer, follower):
+        config = load_config(home)
+        config.override("consensus.timeout_commit", timeout_commit)
+        save_config(config)
+    return producer, follower, base

@@ -7,36 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from node_cli import free_port_block, handed_off, reached, run_cli, spawn_cli, stop_process, wait_for
+from node_cli import handed_off, producer_and_follower, reached, run_cli, spawn_cli, stop_process, wait_for
 
-from cometsync.config import load_config, save_config
 from cometsync.crypto import load_node_key
 from cometsync.store import BlockStore
 
 
 def _testnet(tmp_path: Path) -> tuple[Path, Path, int]:
-    base = free_port_block(2)
-    made = run_cli(
-        [
-            "testnet",
-            "--v",
-            "1",
-            "--n",
-            "1",
-            "--o",
-            str(tmp_path),
-            "--starting-port",
-            str(base),
-            "--no-populate-persistent-peers",
-        ]
-    )
-    assert made.returncode == 0, made.stderr
-    node0, node1 = tmp_path / "node0", tmp_path / "node1"
-    for home in (node0, node1):
-        config = load_config(home)
-        config.override("consensus.timeout_commit", "50ms")
-        save_config(config)
-    return node0, node1, base
+    return producer_and_follower(tmp_path, "50ms")
 
 
 def test_start_sync_status_and_sigterm(tmp_path: Path) -> None:

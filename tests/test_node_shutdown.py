@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from node_cli import free_port_block, handed_off, reached, rpc, run_cli, spawn_cli, stop_process, wait_for
+from node_cli import handed_off, producer_and_follower, reached, rpc, spawn_cli, stop_process, wait_for
 
-from cometsync.config import load_config, save_config
 from cometsync.crypto import load_node_key
 from cometsync.state import StateStore
 from cometsync.store import BlockStore
@@ -42,28 +41,8 @@ class Network:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     root = tmp_path_factory.mktemp("shutdown")
-    base = free_port_block(2)
-    made = run_cli(
-        [
-            "testnet",
-            "--v",
-            "1",
-            "--n",
-            "1",
-            "--o",
-            str(root),
-            "--starting-port",
-            str(base),
-            "--no-populate-persistent-peers",
-        ]
-    )
-    assert made.returncode == 0, made.stderr
-    producer_home, follower_home = root / "node0", root / "node1"
+    producer_home, follower_home, base = producer_and_follower(root, "30ms")
     producer_id = load_node_key(producer_home / "config" / "node_key.json").node_id
-    for home in (producer_home, follower_home):
-        config = load_config(home)
-        config.override("consensus.timeout_commit", "30ms")
-        save_config(config)
     producer = spawn_cli(["start", "--home", str(producer_home)], root / "node0.log")
     try:
         wait_for(lambda: reached(base + 1, 120), 90, "the producer at height 120")
