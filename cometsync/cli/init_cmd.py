@@ -28,7 +28,11 @@ def init(
         Path | None, typer.Option("--home", help="Node home directory [default: $CMTHOME or ~/.cometsync]")
     ] = None,
     chain_id: Annotated[
-        str | None, typer.Option("--chain-id", help="Chain id of a new genesis [default: test-chain-XXXXXX]")
+        str | None,
+        typer.Option(
+            "--chain-id",
+            help="Chain id of a new genesis [default: test-chain-<random>]",
+        ),
     ] = None,
     moniker: Annotated[
         str | None, typer.Option("--moniker", help="Node name in a new config.toml [default: host name]")

@@ -19,7 +19,7 @@ def testnet(
         "./mytestnet"
     ),
     chain_id: Annotated[
-        str | None, typer.Option("--chain-id", help="Chain id [default: chain-XXXXXX]")
+        str | None, typer.Option("--chain-id", help="Chain id [default: chain-<random>]")
     ] = None,
     starting_port: Annotated[
         int,
