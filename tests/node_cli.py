@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -15,28 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cometsync.config import free_starting_port as free_port_block
+
 T = TypeVar("T")
-PORTS_PER_NODE = 10
 CLI = [sys.executable, "-m", "cometsync"]
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(nodes: int, attempts: int = 200) -> int:
-    """A base port P such that P .. P + 10*nodes are free on 127.0.0.1 (testnet's layout)."""
-    rng = random.Random()
-    for _ in range(attempts):
-        base = rng.randrange(20000, 60000, PORTS_PER_NODE)
-        if all(_free(port) for port in range(base, base + PORTS_PER_NODE * nodes)):
-            return base
-    raise RuntimeError("no free block of ports found")
 
 
 def free_port() -> int:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,13 +24,18 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from cometsync.cli.init_cmd import fail
-from cometsync.config import ConfigError, HomeError, TestnetNode, make_testnet, save_config
+from cometsync.config import (
+    ConfigError,
+    HomeError,
+    TestnetNode,
+    free_starting_port,
+    make_testnet,
+    save_config,
+)
 
 T = TypeVar("T")
 POLL_SECONDS = 0.2
 STOP_TIMEOUT_SECONDS = 30.0
-PORT_ATTEMPTS = 50
-PORTS_NEEDED = 20
 PROGRESS_LOG_SECONDS = 2.0
 
 
@@ -144,7 +147,9 @@ class _TxSender:
 
 def _testnet(directory: Path, timeout_commit: str) -> list[TestnetNode]:
     """node0 = solo validator, node1 = non-validator dialling node0; both use the built-in kvstore."""
-    nodes = make_testnet(directory, 1, 1, starting_port=_free_port_block(), populate_persistent_peers=False)
+    nodes = make_testnet(
+        directory, 1, 1, starting_port=free_starting_port(2), populate_persistent_peers=False
+    )
     producer, follower = nodes
     for node in nodes:
         node.config.override("consensus.timeout_commit", timeout_commit)
@@ -153,25 +158,6 @@ def _testnet(directory: Path, timeout_commit: str) -> list[TestnetNode]:
     for node in nodes:
         save_config(node.config)
     return nodes
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port_block() -> int:
-    """A base port whose 20 successors (two nodes' testnet ports) are free on 127.0.0.1."""
-    rng = random.Random()
-    for _ in range(PORT_ATTEMPTS):
-        base = rng.randrange(20000, 60000, 10)
-        if all(_port_free(port) for port in range(base, base + PORTS_NEEDED)):
-            return base
-    raise DemoError("no free block of ports on 127.0.0.1")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from cometsync.config.model import (
     P2PConfig,
     RPCConfig,
 )
-from cometsync.config.testnet import NodePorts, TestnetNode, make_testnet
+from cometsync.config.testnet import NodePorts, TestnetNode, free_starting_port, make_testnet
 from cometsync.config.toml_io import load_config, parse_config, render_config, save_config
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "P2PConfig",
     "RPCConfig",
     "TestnetNode",
+    "free_starting_port",
     "genesis_document",
     "init_home",
     "load_config",

@@ -4,6 +4,8 @@ each other on 127.0.0.1, each on its own block of ports.
 
 from __future__ import annotations
 
+import random
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,25 @@ class NodePorts:
     def for_node(cls, starting_port: int, index: int) -> NodePorts:
         base = starting_port + PORTS_PER_NODE * index
         return cls(p2p=base, rpc=base + 1, app=base + 2, prometheus=base + 4)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LOCALHOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_starting_port(nodes: int, attempts: int = 200) -> int:
+    """A starting port whose `nodes` port blocks (this module's layout) are all free on 127.0.0.1."""
+    rng = random.Random()
+    for _ in range(attempts):
+        base = rng.randrange(20000, 60000, PORTS_PER_NODE)
+        if all(_port_free(port) for port in range(base, base + PORTS_PER_NODE * nodes)):
+            return base
+    raise HomeError(f"no free block of {PORTS_PER_NODE * nodes} ports on {LOCALHOST}")
 
 
 @dataclass(frozen=True)
