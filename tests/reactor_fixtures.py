@@ -17,6 +17,7 @@ from cometsync.abci.kvstore.app import KVStoreApp
 from cometsync.abci.kvstore.store import MemoryStorage
 from cometsync.consensus import DeferredHandoff
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.reactor.codec import StatusResponse
 from cometsync.reactor.msg_filter import FilterRejected
 from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
@@ -294,3 +295,15 @@ class RecordedApp:
     def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
         self.height, self.app_hash = self.pending
         return defer.succeed(abci_pb2.ResponseCommit())
+
+
+class LyingReactor(BlocksyncReactor[State]):
+    """Claims a huge height in its first status, then tells the truth (GHSA-22qq-3xwm-r5x4's attack)."""
+
+    lied = False
+
+    def _status(self) -> StatusResponse:
+        if not self.lied:
+            self.lied = True
+            return StatusResponse(height=10**9, base=1)
+        return super()._status()

@@ -17,6 +17,7 @@ from reactor_fixtures import (
     LOCALNET_CHAIN,
     ChainSource,
     InProcessApp,
+    LyingReactor,
     Node,
     StoredChain,
     tampered_store,
@@ -31,7 +32,6 @@ from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.switch import Switch
 from cometsync.pool import PoolConfig
-from cometsync.reactor.codec import StatusResponse
 from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
@@ -40,18 +40,6 @@ from cometsync.types import Genesis
 QUICK = ReactorConfig(status_interval=0.5, switch_interval=0.2, pool=PoolConfig(peer_conn_wait=0.3))
 # Heights holding txs: early, around the validator change, after vote extensions are on.
 CORRUPT_HEIGHTS = (11, 16, 23, 101, 102, 262, 301)
-
-
-class LyingReactor(BlocksyncReactor[State]):
-    """Claims a huge height in its first status, then tells the truth (GHSA-22qq-3xwm-r5x4's attack)."""
-
-    lied = False
-
-    def _status(self) -> StatusResponse:
-        if not self.lied:
-            self.lied = True
-            return StatusResponse(height=10**9, base=1)
-        return super()._status()
 
 
 class _Serving:

@@ -10,6 +10,7 @@ import pytest
 from reactor_fixtures import (
     LOCALNET_CHAIN,
     VOTEEXT_CHAIN,
+    LyingReactor,
     Network,
     Node,
     RecordedApp,
@@ -289,7 +290,7 @@ def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
     servers = {
         "honest": make_reactor(honest, clock)[0],
         "corrupt": BlocksyncReactor(honest.state, corrupt_store, honest.executor, _NoHandoff(), clock),
-        "liar": _LyingReactor(honest.state, honest.block_store, honest.executor, _NoHandoff(), clock),
+        "liar": LyingReactor(honest.state, honest.block_store, honest.executor, _NoHandoff(), clock),
     }
     for name, server in servers.items():
         network.connect(server, name, syncer_reactor, "syncer")
@@ -301,13 +302,3 @@ def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
     assert "honest" in network.open_peers("syncer") and "corrupt" not in network.open_peers("syncer")
 
 
-class _LyingReactor(BlocksyncReactor[State]):
-    """Claims a huge height first, then the truth (GHSA-22qq-3xwm-r5x4): the pool bans it."""
-
-    lied = False
-
-    def _status(self) -> StatusResponse:
-        if not self.lied:
-            self.lied = True
-            return StatusResponse(height=10**9, base=1)
-        return super()._status()
