@@ -33,6 +33,7 @@ from cometsync.abci.kvstore.validators import (
 )
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.crypto import keys_pb2
+from cometsync.proto.wire import zigzag_varint
 
 STATE_KEY = b"stateKey"
 KV_PAIR_PREFIX = b"kvPairKey:"
@@ -49,12 +50,7 @@ class KVStoreError(Exception):
 
 def go_put_varint(value: int, size: int = APP_HASH_SIZE) -> bytes:
     """Go's `binary.PutVarint` into a zeroed buffer of `size` bytes (zig-zag, then base-128 varint)."""
-    zigzag = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while zigzag >= 0x80:
-        out.append((zigzag & 0x7F) | 0x80)
-        zigzag >>= 7
-    out.append(zigzag)
+    out = zigzag_varint(value)
     if len(out) > size:
         raise KVStoreError(f"varint of {value} does not fit in {size} bytes")
     return bytes(out) + bytes(size - len(out))
