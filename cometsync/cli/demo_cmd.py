@@ -7,7 +7,6 @@ the demo exits 0 only if both nodes hold the same block and app hash at a common
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from cometsync.cli.init_cmd import fail
+from cometsync.cli.status_cmd import RPCUnavailable, fetch_result
 from cometsync.config import (
     ConfigError,
     HomeError,
@@ -53,12 +52,11 @@ class NodeReading:
     app_hash: str
 
 
-def _rpc(port: int, path: str, timeout: float = 5.0) -> Any:
+def _rpc(port: int, path: str) -> Any:
     """The `result` of a GET to the node's RPC, or None when it does not answer (yet)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=timeout) as response:
-            return json.loads(response.read()).get("result")
-    except (OSError, ValueError):
+        return fetch_result(f"http://127.0.0.1:{port}", path)
+    except RPCUnavailable:
         return None
 
 

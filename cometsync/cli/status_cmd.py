@@ -41,7 +41,7 @@ def rpc_url_from_laddr(laddr: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def _fetch(url: str, method: str) -> Any:
+def fetch_result(url: str, method: str) -> Any:
     """`result` of a URI call; an RPC error object becomes None (e.g. blocksync not running)."""
     try:
         with urllib.request.urlopen(f"{url}/{method}", timeout=REQUEST_TIMEOUT_SECONDS) as reply:
@@ -60,7 +60,7 @@ def _fetch(url: str, method: str) -> Any:
 
 
 def fetch_snapshot(url: str) -> dict[str, Any]:
-    return {"status": _fetch(url, "status"), "blocksync": _fetch(url, "blocksync_status")}
+    return {"status": fetch_result(url, "status"), "blocksync": fetch_result(url, "blocksync_status")}
 
 
 def _duration(seconds: float | None) -> str:
