@@ -240,7 +240,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             log.debug("dropping block from %s: blocksync is over", peer.id)
             return
         try:
-            block = Block.from_proto_bytes(message.block_bytes)
+            block = Block.from_parsed(message.block, message.block_bytes)
             block.validate_basic()
             ext_commit = None
             if message.ext_commit is not None:

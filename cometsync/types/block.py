@@ -127,7 +127,12 @@ class Block:
     @classmethod
     def from_proto_bytes(cls, data: bytes) -> Block:
         """Decode; the received bytes are kept as the encoding when they are canonical."""
-        block = cls.from_proto(block_pb2.Block.FromString(data))
+        return cls.from_parsed(block_pb2.Block.FromString(data), data)
+
+    @classmethod
+    def from_parsed(cls, pb: block_pb2.Block, data: bytes) -> Block:
+        """`from_proto_bytes` for a caller that already parsed `data` into `pb` (no second parse)."""
+        block = cls.from_proto(pb)
         if block.to_proto_bytes() == data:
             object.__setattr__(block, "_proto_bytes", data)
         return block
