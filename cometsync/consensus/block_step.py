@@ -19,7 +19,7 @@ from cometsync.state import BlockExecutor, State
 from cometsync.state.app_conn import ConsensusApp
 from cometsync.state.transition import decided_last_commit
 from cometsync.store import BlockStore
-from cometsync.types import Block, BlockIDFlag, Commit, ExtendedCommit, Timestamp
+from cometsync.types import Block, BlockID, BlockIDFlag, Commit, ExtendedCommit, Timestamp
 
 VoteTimes = Callable[[Block, State], Mapping[bytes, Timestamp] | Timestamp]
 """(block, state) -> every signer's precommit time, or one time for all (floored by `vote_time`)."""
@@ -83,7 +83,7 @@ class BlockStep:
         txs = await self._prepare(state, draft, last_ext)
         block = make_block(state, txs, last_commit)
         part_set = block.make_part_set()
-        block_id = block.block_id()
+        block_id = BlockID(block.hash(), part_set.header())
         extensions_on = state.consensus_params.vote_extensions_enabled(block.height)
         extension = await self._extension(state, block) if extensions_on else None
         ext_commit = self._signers.sign_commit(
