@@ -24,12 +24,15 @@ def test_peers_at_height_zero_count_as_caught_up() -> None:
     assert pool.is_caught_up()
 
 
-def test_caught_up_one_block_short_of_the_max_peer_height() -> None:
+def test_caught_up_once_every_provable_block_is_applied() -> None:
+    """Block 20 (the tip) has no commit yet, so applying 1..19 (pool height 20) is all blocksync can do."""
     net = SimNetwork([FakePeer("A", 1, 20)], 1)
     net.start()
     assert not net.pool.is_caught_up()
     assert net.run_until(lambda: net.pool.height == 19, max_seconds=30)
-    assert net.pool.is_caught_up().reason == "height 19 reached max peer height 20 - 1"
+    assert not net.pool.is_caught_up(), "CometBFT's max - 1 rule would hand off two blocks short of the tip"
+    assert net.run_until(lambda: net.pool.height == 20, max_seconds=30)
+    assert net.pool.is_caught_up().reason == "height 20 reached max peer height 20"
 
 
 def test_genesis_escape_when_no_block_ever_arrives() -> None:

@@ -219,14 +219,19 @@ class BlockPool(Generic[BlockT, CommitT]):
     # ------------------------------------------------------------------ sync state
 
     def is_caught_up(self) -> CaughtUp:
-        """CometBFT's height test, with main's escape from peers that lie about heights or throttle us."""
+        """CometBFT's height test (minus its off-by-one), with main's escape from lying or throttling peers.
+
+        The tip block cannot be verified (its commit arrives with the next block), so `height` (the next block
+        to apply) can reach `max_peer_height` but not pass it; CometBFT's `>= max_peer_height - 1` lets a
+        racing switch check hand off two blocks short of the tip, so we wait for the last provable block.
+        """
         if not self._peers:
             return CaughtUp(False, "no peers")
         now = self._now()
         since_start = now - self._start_time if self._start_time is not None else 0.0
         received_or_waited = self.height > 0 or since_start > self.config.received_block_or_wait
-        if received_or_waited and (self.max_peer_height == 0 or self.height >= self.max_peer_height - 1):
-            return CaughtUp(True, f"height {self.height} reached max peer height {self.max_peer_height} - 1")
+        if received_or_waited and (self.max_peer_height == 0 or self.height >= self.max_peer_height):
+            return CaughtUp(True, f"height {self.height} reached max peer height {self.max_peer_height}")
         if since_start >= self.config.peer_conn_wait:
             if self._tracker.has_blocks:
                 if self._tracker.is_caught_up(now):
