@@ -171,3 +171,46 @@ def test_ctrl_c_to_the_process_group_while_syncing(network: Network) -> None:
         else:
             wait_for(lambda: handed_off(port), 60, "the hand-off")
         _stop_and_check(network, follower, log, group_sigint=True)
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is `pid`, from /proc (Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # field 4, after "pid (comm) state"
+        if parent == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped by init
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the parent-death signal is Linux only")
+def test_sigkilled_node_leaves_no_child_behind(network: Network) -> None:
+    """No orphan (kvstore app, signature-verifier workers) keeps the app's port and LevelDB lock or a
+    CPU: the next start of the same home works at once."""
+    port = network.follower_rpc
+    follower, log = _start_follower(network, "sigkill")
+    wait_for(lambda: rpc(port, "health", timeout=1.0), 60, "the follower's RPC")
+    children = _children(follower.pid)
+    assert children, "the built-in kvstore app runs as a child"
+    follower.kill()
+    follower.wait(10)
+    _poll(lambda: all(_gone(child) for child in children), EXIT_BOUND_SECONDS, "the orphans to exit")
+    stored = _follower_height(network)
+    follower, log = _start_follower(network, "after-sigkill")
+    _resumes_from(port, stored)
+    _stop_and_check(network, follower, log)

@@ -13,15 +13,14 @@ from typing import Any
 from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
 
+from cometsync.node.app_child import PARENT_PID_ENV
 from cometsync.node.errors import NodeStartError
 
+CHILD_MAIN = "from cometsync.node.app_child import main; main()"
 READY_PREFIX = "kvstore listening on "
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 MAX_LINE_BYTES = 64 * 1024
-OWN_SESSION_MAIN = "import os; os.setsid(); from cometsync.cli.main import main; main()"
-"""The child runs in a session of its own: a terminal's Ctrl-C reaches only the node, which stops the app
-last, once the block being applied is committed (the app dying first would fail that commit)."""
 
 
 class _KVStoreProtocol(protocol.ProcessProtocol):
@@ -75,14 +74,14 @@ class KVStoreProcess:
         argv = [
             sys.executable,
             "-c",
-            OWN_SESSION_MAIN,
+            CHILD_MAIN,
             "kvstore",
             "--home",
             str(self._home),
             "--listen",
             self._listen,
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}
         self._transport = self._reactor.spawnProcess(self._protocol, sys.executable, argv, env=env)
         ready = self._protocol.ready
         ready.addTimeout(READY_TIMEOUT_SECONDS, self._reactor)
