@@ -214,3 +214,14 @@ def test_sigkilled_node_leaves_no_child_behind(network: Network) -> None:
     follower, log = _start_follower(network, "after-sigkill")
     _resumes_from(port, stored)
     _stop_and_check(network, follower, log)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the kvstore child through /proc")
+def test_sigterm_while_the_kvstore_app_starts_exits_cleanly(network: Network) -> None:
+    """A stop that tears down what start-up waits on is a clean stop (exit 0), not a start-up error."""
+    follower, log = _start_follower(network, "during-start-up")
+    _poll(lambda: bool(_children(follower.pid)), 60, "the kvstore child to be spawned")
+    _stop_and_check(network, follower, log)
+    output = log.read_text(errors="replace")
+    assert "start-up interrupted by SIGTERM" in output, output[-3000:]
+    assert "error:" not in output, output[-3000:]

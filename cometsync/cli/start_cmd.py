@@ -54,7 +54,7 @@ def run_node(config: Config) -> int:
     reactor: Any = global_reactor
     out, tty = default_out()
     node = Node(config, reactor=reactor, out=out, tty=tty)
-    outcome: dict[str, Any] = {"code": 0}
+    outcome: dict[str, Any] = {"code": 0, "stop_reason": None}
 
     def stop_reactor() -> None:
         """The node stops in the reactor's before-shutdown trigger, whatever asked for the stop."""
@@ -68,6 +68,7 @@ def run_node(config: Config) -> int:
 
     def shutdown(reason: str) -> None:
         typer.echo(f"received {reason}: shutting down", err=True)
+        outcome["stop_reason"] = reason
         stop_reactor()
 
     def install_signal_handlers() -> None:
@@ -82,6 +83,10 @@ def run_node(config: Config) -> int:
         )
 
     def start_failed(failure: Any) -> None:
+        if outcome["stop_reason"] is not None:
+            # The stop tore down what start-up was waiting on (e.g. the kvstore child): not an error.
+            typer.echo(f"start-up interrupted by {outcome['stop_reason']}", err=True)
+            return
         error = failure.value
         message = str(error) if isinstance(error, NodeStartError) else f"{type(error).__name__}: {error}"
         if not isinstance(error, NodeStartError):
