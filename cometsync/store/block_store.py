@@ -172,7 +172,7 @@ class BlockStore(DatabaseOwner):
             for part in part_set.parts:
                 batch.put(keys.block_part_key(height, part.index), part.to_proto().SerializeToString())
             batch.put(keys.block_meta_key(height), BlockMeta.from_block(block, part_set).to_proto_bytes())
-            batch.put(keys.block_hash_key(block.hash()), str(height).encode())
+            batch.put(keys.block_hash_key(block.hash() or b""), str(height).encode())
             batch.put(keys.block_commit_key(height - 1), last_commit.to_proto_bytes())
             batch.put(keys.seen_commit_key(height), seen_commit.to_proto_bytes())
             if ext_commit is not None:

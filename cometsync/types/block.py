@@ -49,10 +49,10 @@ class Block:
     def height(self) -> int:
         return self.header.height
 
-    def hash(self) -> bytes:
-        """The header hash (block id hash); empty when there is no last commit, like Go's nil."""
+    def hash(self) -> bytes | None:
+        """The header hash (block id hash); None (Go's nil) without a last commit or validators hash."""
         if self.last_commit is None:
-            return b""
+            return None
         return self.header.hash()
 
     def data_hash(self) -> bytes:
@@ -66,7 +66,7 @@ class Block:
 
     def block_id(self, part_size: int = BLOCK_PART_SIZE) -> BlockID:
         """`BlockID{Hash(), MakePartSet().Header()}`: what the next block's last commit must sign."""
-        return BlockID(self.hash(), self.make_part_set(part_size).header())
+        return BlockID(self.hash() or b"", self.make_part_set(part_size).header())
 
     def size(self) -> int:
         return len(self.to_proto_bytes())
@@ -174,9 +174,8 @@ class BlockMeta:
 
     @classmethod
     def from_block(cls, block: Block, part_set: PartSet) -> BlockMeta:
-        return cls(
-            BlockID(block.hash(), part_set.header()), part_set.byte_size(), block.header, len(block.txs)
-        )
+        block_id = BlockID(block.hash() or b"", part_set.header())
+        return cls(block_id, part_set.byte_size(), block.header, len(block.txs))
 
     def to_proto(self) -> types_pb2.BlockMeta:
         pb = types_pb2.BlockMeta(block_size=self.block_size, num_txs=self.num_txs)

@@ -113,7 +113,7 @@ class LightClientAttackEvidence:
 
     def hash(self) -> bytes:
         """Go hashes the first 31 bytes of the block hash, a zero byte, then varint(common_height)."""
-        block_hash = self.conflicting_block.hash().ljust(32, b"\x00")
+        block_hash = (self.conflicting_block.hash() or b"").ljust(32, b"\x00")
         return hashlib.sha256(block_hash[:31] + b"\x00" + zigzag_varint(self.common_height)).digest()
 
     def validate_basic(self) -> None:

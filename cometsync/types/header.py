@@ -46,10 +46,10 @@ class Header:
     proposer_address: bytes
     _hash: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
-    def hash(self) -> bytes:
-        """Merkle root of the 14 encoded fields; empty when `validators_hash` is empty (Go's nil)."""
+    def hash(self) -> bytes | None:
+        """Merkle root of the 14 encoded fields; None (Go's nil) when `validators_hash` is empty."""
         if not self.validators_hash:
-            return b""
+            return None
         cached = self._hash
         if cached is None:
             cached = hash_from_byte_slices(self.hash_leaves())

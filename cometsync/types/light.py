@@ -80,7 +80,7 @@ class LightBlock:
     def height(self) -> int:
         return self.signed_header.header.height
 
-    def hash(self) -> bytes:
+    def hash(self) -> bytes | None:
         return self.signed_header.header.hash()
 
     def validate_basic(self, chain_id: str) -> None:
