@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,7 @@ class Network:
     base_port: int
     producer_address: str
     logs: Path
+    followers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def follower_rpc(self) -> int:
@@ -44,10 +45,15 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     producer_home, follower_home, base = producer_and_follower(root, "30ms")
     producer_id = load_node_key(producer_home / "config" / "node_key.json").node_id
     producer = spawn_cli(["start", "--home", str(producer_home)], root / "node0.log")
+    network = Network(producer_home, follower_home, base, f"{producer_id}@127.0.0.1:{base}", root)
     try:
         wait_for(lambda: reached(base + 1, 120), 90, "the producer at height 120")
-        yield Network(producer_home, follower_home, base, f"{producer_id}@127.0.0.1:{base}", root)
+        yield network
     finally:
+        for follower in network.followers:  # left running by a failed test
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait(10)
         assert stop_process(producer) == 0
 
 
@@ -108,6 +114,7 @@ def _start_follower(
         log,
         new_session=new_session,
     )
+    network.followers.append(follower)
     return follower, log
 
 
