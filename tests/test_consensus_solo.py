@@ -10,16 +10,17 @@ import pytest
 from abci_process import start_kvstore, temp_home
 from consensus_fixtures import DevnetNode, ProposingApp, clock_at, devnet, replay_with_blocksync_checks
 from reactor_fixtures import fired
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from cometsync.abci.client import GrpcABCIClient
 from cometsync.config import Config
 from cometsync.config.duration import Duration
 from cometsync.consensus.block_step import CommittedBlock
-from cometsync.consensus.engine import load_engine
+from cometsync.consensus.engine import EngineError, load_engine
 from cometsync.consensus.solo import InsufficientSigningPower, SoloEngine
 from cometsync.crypto.keyfiles import PrivValidatorKey
+from cometsync.crypto.sign_state import STEP_PRECOMMIT, LastSignState, SignStateFile
 from cometsync.mempool import Mempool, TxInCache
 from cometsync.state import State
 from cometsync.types import BlockIDFlag
@@ -181,5 +182,82 @@ def test_without_empty_blocks_waits_for_txs_after_the_proof_blocks(tmp_path: Pat
         )
         clock.pump([0.1] * 25)
         assert node.block_store.height == 4
+    finally:
+        node.close()
+
+
+def _solo_with_state_file(
+    tmp_path: Path, node: DevnetNode, key: PrivValidatorKey, signed: LastSignState | None = None
+) -> tuple[SoloEngine, task.Clock, Path]:
+    config = Config(home=tmp_path)
+    config.override("consensus.timeout_commit", "100ms")
+    path = config.priv_validator_state_path
+    if signed is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(signed.to_json())
+    clock = clock_at(node.genesis)
+    engine = SoloEngine(dataclasses.replace(node.context(clock, config=config), priv_validator=key))
+    engine.switch_to_consensus(fired(node.handshake()), 0)
+    return engine, clock, path
+
+
+def test_every_precommit_is_recorded_in_priv_validator_state_first(tmp_path: Path) -> None:
+    node, keys = solo_node(tmp_path, (7,))
+    try:
+        engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0])
+        clock.pump([0.1] * 3)
+        assert node.block_store.height == 3
+        recorded = SignStateFile.load(path).state
+        assert (recorded.height, recorded.round, recorded.step) == (3, 0, STEP_PRECOMMIT)
+        seen = node.block_store.load_seen_commit(3)
+        assert seen is not None and recorded.signature == seen.signatures[0].signature
+        assert keys[0].pub_key.verify(recorded.sign_bytes, recorded.signature)
+    finally:
+        node.close()
+
+
+def test_a_height_signed_before_a_crash_is_committed_in_the_next_round(tmp_path: Path) -> None:
+    """The key precommitted height 1 round 0 but the block was never stored: round 1 gets a fresh vote,
+    and the chain stays valid for blocksync (the commit's round is part of what validators sign)."""
+    node, keys = solo_node(tmp_path, (7,))
+    try:
+        crashed = LastSignState(1, 0, STEP_PRECOMMIT, b"\x09" * 64, b"a vote for a lost block")
+        engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0], crashed)
+        clock.pump([0.1] * 4)
+        assert node.block_store.height == 4
+        block2 = node.block_store.load_block(2)
+        assert block2 is not None and block2.last_commit is not None and block2.last_commit.round == 1
+        assert SignStateFile.load(path).state.round == 0  # later heights start at round 0 again
+        state = replay_with_blocksync_checks(node.block_store, node.genesis, tmp_path / "replay", 4)
+        assert state.last_block_height == 3
+    finally:
+        node.close()
+
+
+def test_a_key_that_signed_a_higher_height_refuses_to_produce(tmp_path: Path) -> None:
+    """The home's blocks are older than its key's last signature (a restored backup): signing could
+    contradict what the key already signed, so solo stops with the reason and stores nothing."""
+    node, keys = solo_node(tmp_path, (7,))
+    try:
+        ahead = LastSignState(50, 0, STEP_PRECOMMIT, b"\x09" * 64, b"vote at 50")
+        engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0], ahead)
+        clock.pump([0.1] * 3)
+        assert node.block_store.height == 0
+        error = engine.status()["error"]
+        assert isinstance(error, str) and "height regression" in error and str(path) in error
+        assert SignStateFile.load(path).state == ahead
+    finally:
+        node.close()
+
+
+def test_malformed_priv_validator_state_is_refused_when_the_engine_is_built(tmp_path: Path) -> None:
+    node, keys = solo_node(tmp_path, (7,))
+    try:
+        config = Config(home=tmp_path)
+        config.priv_validator_state_path.parent.mkdir(parents=True, exist_ok=True)
+        config.priv_validator_state_path.write_text("not json")
+        ctx = dataclasses.replace(node.context(clock_at(node.genesis), config=config), priv_validator=keys[0])
+        with pytest.raises(EngineError, match="malformed last sign state"):
+            SoloEngine(ctx)
     finally:
         node.close()

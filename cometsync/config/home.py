@@ -5,7 +5,6 @@ Existing files are kept, never overwritten, so `init` can be re-run safely.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from cometsync.crypto import (
     save_node_key,
     save_priv_validator_key,
 )
+from cometsync.crypto.sign_state import LastSignState
 from cometsync.types import Genesis
 
 DIR_MODE = 0o700
@@ -129,7 +129,7 @@ def generate_keys(config: Config) -> NodeKeys:
 
 def write_sign_state(path: Path) -> None:
     """CometBFT's initial `priv_validator_state.json` (nothing signed yet), mode 0600."""
-    text = json.dumps({"height": "0", "round": 0, "step": 0}, indent=2)
+    text = LastSignState().to_json()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, STATE_FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)

@@ -14,12 +14,22 @@ from typing import Protocol
 from twisted.internet import defer
 
 from cometsync.consensus.producer import CommitSigners, make_block, max_data_bytes
+from cometsync.crypto.sign_state import STEP_PRECOMMIT, SignStateFile
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, State
 from cometsync.state.app_conn import ConsensusApp
 from cometsync.state.transition import decided_last_commit
 from cometsync.store import BlockStore
-from cometsync.types import Block, BlockID, BlockIDFlag, Commit, ExtendedCommit, Timestamp
+from cometsync.types import (
+    Block,
+    BlockID,
+    BlockIDFlag,
+    Commit,
+    ExtendedCommit,
+    SignedMsgType,
+    Timestamp,
+    vote_sign_bytes,
+)
 
 VoteTimes = Callable[[Block, State], Mapping[bytes, Timestamp] | Timestamp]
 """(block, state) -> every signer's precommit time, or one time for all (floored by `vote_time`)."""
@@ -35,6 +45,14 @@ class ProducerApp(ConsensusApp, Protocol):
     def extend_vote(
         self, request: abci_pb2.RequestExtendVote
     ) -> defer.Deferred[abci_pb2.ResponseExtendVote]: ...
+
+
+@dataclass(frozen=True)
+class GuardedKey:
+    """A held key whose precommits go through its `priv_validator_state.json` (the node's own key)."""
+
+    address: bytes
+    state_file: SignStateFile
 
 
 @dataclass(frozen=True)
@@ -55,11 +73,13 @@ class BlockStep:
         app: ProducerApp,
         block_store: BlockStore,
         executor: BlockExecutor,
+        guarded: GuardedKey | None = None,
     ) -> None:
         self._signers = signers
         self._app = app
         self._block_store = block_store
         self._executor = executor
+        self._guarded = guarded
 
     def commit_next(
         self,
@@ -94,13 +114,36 @@ class BlockStep:
             vote_times(block, state),
             extensions=None if extension is None else (lambda _addr, _h: extension),
             absent=absent,
+            round_=self._round(block.height),
         )
         require_quorum(state, ext_commit)
+        self._record_guarded_signature(state.chain_id, ext_commit)
         self._block_store.save_block(
             block, part_set, ext_commit.to_commit(), ext_commit if extensions_on else None
         )
         new_state = await self._executor.apply_block(state, block_id, block)
         return CommittedBlock(block, ext_commit, new_state)
+
+    def _round(self, height: int) -> int:
+        """0, unless the guarded key already signed this height (a crash after signing): then a new round,
+        as consensus would move to, so the key never signs a second block in a round it signed."""
+        if self._guarded is None:
+            return 0
+        return self._guarded.state_file.next_free_round(height, STEP_PRECOMMIT)
+
+    def _record_guarded_signature(self, chain_id: str, commit: ExtendedCommit) -> None:
+        if self._guarded is None:
+            return
+        for ext_sig in commit.extended_signatures:
+            sig = ext_sig.commit_sig
+            if sig.validator_address == self._guarded.address and sig.block_id_flag == BlockIDFlag.COMMIT:
+                sign_bytes = vote_sign_bytes(
+                    chain_id, SignedMsgType.PRECOMMIT, commit.height, commit.round, commit.block_id,
+                    sig.timestamp,
+                )
+                self._guarded.state_file.record(
+                    commit.height, commit.round, STEP_PRECOMMIT, sig.signature, sign_bytes
+                )
 
     def last_commit(self, state: State) -> tuple[Commit, ExtendedCommit | None]:
         """The commit the next block carries, and its extended form when extensions were on."""

@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from cometsync.consensus.block_step import BlockStep, CommittedBlock
+from cometsync.consensus.block_step import BlockStep, CommittedBlock, GuardedKey
 from cometsync.consensus.engine import EngineError, NodeContext
 from cometsync.consensus.producer import CommitSigners, max_data_bytes
-from cometsync.crypto import PrivKey
+from cometsync.crypto import KeyFileError, PrivKey
+from cometsync.crypto.sign_state import SignStateFile
 from cometsync.p2p.clock import DelayedCall, cancel_call
 from cometsync.state import State
 from cometsync.types import Block, Timestamp
@@ -54,7 +55,7 @@ class SoloEngine:
             keys = [ctx.priv_validator.priv_key] if ctx.priv_validator is not None else []
         self._ctx = ctx
         self._signers = CommitSigners.of(keys)
-        self._step = BlockStep(self._signers, ctx.app, ctx.block_store, ctx.executor)
+        self._step = BlockStep(self._signers, ctx.app, ctx.block_store, ctx.executor, _guarded_key(ctx))
         consensus = ctx.config.consensus
         self._interval = 0.0 if consensus.skip_timeout_commit else consensus.timeout_commit.seconds
         self._state: State | None = None
@@ -189,6 +190,17 @@ class SoloEngine:
         self._producing = None
         self.fatal_error = failure
         log.error("solo: block production stopped: %s", failure.getErrorMessage())
+
+
+def _guarded_key(ctx: NodeContext) -> GuardedKey | None:
+    """The node's own key signs through `priv_validator_state.json`, as CometBFT's FilePV does."""
+    if ctx.priv_validator is None:
+        return None
+    path = ctx.config.priv_validator_state_path
+    try:
+        return GuardedKey(ctx.priv_validator.address, SignStateFile.load(path))
+    except KeyFileError as exc:
+        raise EngineError(f"solo: {exc}") from None
 
 
 def solo_engine(ctx: NodeContext) -> SoloEngine:

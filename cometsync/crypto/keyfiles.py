@@ -71,7 +71,7 @@ def load_node_key(path: str | os.PathLike[str]) -> NodeKey:
 def save_node_key(key: NodeKey, path: str | os.PathLike[str]) -> None:
     """Write `node_key.json` exactly as CometBFT does (compact JSON), mode 0600."""
     doc = {"priv_key": _typed_value(PRIV_KEY_TYPE, key.priv_key.to_bytes())}
-    _write_private_file(Path(path), json.dumps(doc, separators=(",", ":")))
+    write_private_file(Path(path), json.dumps(doc, separators=(",", ":")))
 
 
 def load_or_generate_node_key(path: str | os.PathLike[str]) -> NodeKey:
@@ -112,7 +112,7 @@ def save_priv_validator_key(key: PrivValidatorKey, path: str | os.PathLike[str])
         "pub_key": _typed_value(PUB_KEY_TYPE, key.pub_key.key),
         "priv_key": _typed_value(PRIV_KEY_TYPE, key.priv_key.to_bytes()),
     }
-    _write_private_file(Path(path), json.dumps(doc, indent=2))
+    write_private_file(Path(path), json.dumps(doc, indent=2))
 
 
 def _typed_value(key_type: str, raw: bytes) -> dict[str, str]:
@@ -162,7 +162,7 @@ def _decode_priv_key(doc: dict[str, Any], path: Path) -> PrivKey:
         raise KeyFileError(f"{path}: {exc}") from exc
 
 
-def _write_private_file(path: Path, text: str) -> None:
+def write_private_file(path: Path, text: str) -> None:
     """Atomically replace `path` with `text`; the file is never readable by others, even briefly."""
     try:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -178,3 +178,13 @@ def _write_private_file(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (a crash right after must not bring the old file back)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
