@@ -204,7 +204,7 @@ def _solo_with_state_file(
 def test_every_precommit_is_recorded_in_priv_validator_state_first(tmp_path: Path) -> None:
     node, keys = solo_node(tmp_path, (7,))
     try:
-        engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0])
+        _engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0])
         clock.pump([0.1] * 3)
         assert node.block_store.height == 3
         recorded = SignStateFile.load(path).state
@@ -222,7 +222,7 @@ def test_a_height_signed_before_a_crash_is_committed_in_the_next_round(tmp_path:
     node, keys = solo_node(tmp_path, (7,))
     try:
         crashed = LastSignState(1, 0, STEP_PRECOMMIT, b"\x09" * 64, b"a vote for a lost block")
-        engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0], crashed)
+        _engine, clock, path = _solo_with_state_file(tmp_path, node, keys[0], crashed)
         clock.pump([0.1] * 4)
         assert node.block_store.height == 4
         block2 = node.block_store.load_block(2)

@@ -59,12 +59,12 @@ def test_check_allows_progress_and_reports_the_same_step() -> None:
         LastSignState(10, 1, STEP_PREVOTE).check(10, 1, STEP_PREVOTE)
 
 
-def test_next_free_round_skips_rounds_already_signed() -> None:
-    assert SIGNED.next_free_round(11, STEP_PRECOMMIT) == 0
-    assert SIGNED.next_free_round(10, STEP_PRECOMMIT) == 1  # prevoted in round 1: may still precommit there
-    assert SIGNED.next_free_round(10, STEP_PREVOTE) == 2
+def test_next_free_round_skips_every_round_the_key_signed_in() -> None:
+    assert SIGNED.next_free_round(11) == 0
+    assert SIGNED.next_free_round(10) == 2  # prevoted in round 1: round 1 is not reused even to precommit
+    assert LastSignState(10, 0, STEP_PROPOSE, b"\x01" * 64, b"p").next_free_round(10) == 1
     with pytest.raises(DoubleSignRisk, match="height regression"):
-        SIGNED.next_free_round(9, STEP_PRECOMMIT)
+        SIGNED.next_free_round(9)
 
 
 def test_file_records_atomically_private_and_refuses_contradictions(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ class BlockStep:
         as consensus would move to, so the key never signs a second block in a round it signed."""
         if self._guarded is None:
             return 0
-        return self._guarded.state_file.next_free_round(height, STEP_PRECOMMIT)
+        return self._guarded.state_file.next_free_round(height)
 
     def _record_guarded_signature(self, chain_id: str, commit: ExtendedCommit) -> None:
         if self._guarded is None:

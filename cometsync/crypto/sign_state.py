@@ -52,13 +52,14 @@ class LastSignState:
             raise DoubleSignRisk(f"height {height} round {round_} step {step} was signed, no sign bytes kept")
         return True
 
-    def next_free_round(self, height: int, step: int) -> int:
-        """The lowest round at `height` where this key may still sign `step` without any doubt."""
+    def next_free_round(self, height: int) -> int:
+        """The first round at `height` in which this key signed nothing (a proposal or prevote there was
+        for a block we may no longer have, so even a later step of that round is not taken)."""
         if self.height > height:
-            self.check(height, 0, step)  # raises the height regression
-        if self.height < height:
+            self.check(height, 0, STEP_NONE)  # raises the height regression
+        if self.height < height or self.step == STEP_NONE:
             return 0
-        return self.round if self.step < step else self.round + 1
+        return self.round + 1
 
     def to_json(self) -> str:
         """Two-space indented like CometBFT's; signature and signbytes omitted while empty."""
@@ -105,9 +106,9 @@ class SignStateFile:
         except KeyFileError as exc:
             raise KeyFileError(f"{path}: {exc}") from None
 
-    def next_free_round(self, height: int, step: int) -> int:
+    def next_free_round(self, height: int) -> int:
         try:
-            return self.state.next_free_round(height, step)
+            return self.state.next_free_round(height)
         except DoubleSignRisk as exc:
             raise DoubleSignRisk(f"{self.path}: {exc}; refusing to sign") from None
 
