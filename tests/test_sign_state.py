@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 from pathlib import Path
@@ -31,7 +32,7 @@ def test_json_matches_cometbft_layout_and_round_trips() -> None:
         "height": "10",
         "round": 1,
         "step": 2,
-        "signature": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ==",
+        "signature": base64.b64encode(b"\x01" * 64).decode(),
         "signbytes": "ABCD",
     }
     assert LastSignState.from_json(SIGNED.to_json()) == SIGNED
@@ -86,5 +87,5 @@ def test_file_records_atomically_private_and_refuses_contradictions(tmp_path: Pa
 def test_malformed_file_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "priv_validator_state.json"
     path.write_text('{"height": "x", "round": 0, "step": 0}')
-    with pytest.raises(KeyFileError, match="priv_validator_state.json: malformed last sign state"):
+    with pytest.raises(KeyFileError, match=r"priv_validator_state\.json: malformed last sign state"):
         SignStateFile.load(path)
