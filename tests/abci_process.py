@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 READY_TIMEOUT_SECONDS = 30.0
+FREEZE_TIMEOUT_SECONDS = 10.0
 TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -54,6 +55,22 @@ class ServerProcess:
         self._close_pipes()
         return code
 
+    def freeze(self) -> None:
+        """SIGSTOP, returning once every thread is stopped: a thread the kernel has not yet scheduled
+        stops only when it next runs, so on a busy machine a request sent at once may still be answered."""
+        self.proc.send_signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        deadline = time.monotonic() + FREEZE_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if all(_thread_state(task) in ("T", "t", None) for task in tasks.iterdir()):
+                return
+            time.sleep(0.001)
+        raise AssertionError(f"the server did not stop within {FREEZE_TIMEOUT_SECONDS:.0f}s of SIGSTOP")
+
+    def thaw(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -64,6 +81,14 @@ class ServerProcess:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None and not pipe.closed:
                 pipe.close()
+
+
+def _thread_state(task: Path) -> str | None:
+    """The state letter of one thread (None if it is gone)."""
+    try:
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def temp_home(add_cleanup: Callable[..., object]) -> Path:

@@ -4,8 +4,6 @@ listening, and a deliberately inconsistent test app."""
 from __future__ import annotations
 
 import base64
-import os
-import signal
 import socket
 import time
 from collections.abc import Generator
@@ -123,8 +121,8 @@ class AppFailureTest(ClientCase):
         app = self.kvstore(temp_home(self.addCleanup))
         client = self.client_for(app.address, call_timeout=0.5)
         yield self._connected(client)
-        os.kill(app.proc.pid, signal.SIGSTOP)
-        self.addCleanup(os.kill, app.proc.pid, signal.SIGCONT)
+        self.addCleanup(app.thaw)
+        app.freeze()
         started = time.monotonic()
         failure = yield self.assertFailure(client.echo(abci_pb2.RequestEcho(message="x")), ABCITimeout)
         self.assertLess(time.monotonic() - started, 5.0)
@@ -180,8 +178,8 @@ class AppFailureTest(ClientCase):
         app = self.kvstore(temp_home(self.addCleanup))
         client = self.client_for(app.address)
         yield client.echo(abci_pb2.RequestEcho(message="up"))
-        os.kill(app.proc.pid, signal.SIGSTOP)
-        self.addCleanup(os.kill, app.proc.pid, signal.SIGCONT)
+        self.addCleanup(app.thaw)
+        app.freeze()
         pending = client.echo(abci_pb2.RequestEcho(message="never answered"))
         client.close()
         yield self.assertFailure(pending, ABCIError)
