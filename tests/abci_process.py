@@ -83,12 +83,17 @@ class ServerProcess:
                 pipe.close()
 
 
-def _thread_state(task: Path) -> str | None:
-    """The state letter of one thread (None if it is gone)."""
+def proc_stat(entry: Path) -> list[str] | None:
+    """The fields of `/proc/<pid>[/task/<tid>]/stat` after "pid (comm)": [state, ppid, ...]; None if gone."""
     try:
-        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        return (entry / "stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _thread_state(task: Path) -> str | None:
+    fields = proc_stat(task)
+    return fields[0] if fields else None
 
 
 def temp_home(add_cleanup: Callable[..., object]) -> Path:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from abci_process import proc_stat
 from node_cli import handed_off, producer_and_follower, reached, rpc, spawn_cli, stop_process, wait_for
 
 from cometsync.crypto import load_node_key
@@ -182,27 +183,14 @@ def test_ctrl_c_to_the_process_group_while_syncing(network: Network) -> None:
 
 def _children(pid: int) -> list[int]:
     """Pids whose parent is `pid`, from /proc (Linux)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])  # field 4, after "pid (comm) state"
-        if parent == pid:
-            found.append(int(entry.name))
-    return found
+    entries = (entry for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [int(entry.name) for entry in entries if (proc_stat(entry) or ["", ""])[1] == str(pid)]
 
 
 def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped by init
+    """Exited: no /proc entry, or a zombie not yet reaped by init."""
+    fields = proc_stat(Path(f"/proc/{pid}"))
+    return fields is None or fields[0] == "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the parent-death signal is Linux only")
