@@ -10,8 +10,9 @@ from reactor_fixtures import InProcessApp, fired
 from twisted.internet import defer, task
 
 from cometsync.config import Config
+from cometsync.config.home import write_sign_state
 from cometsync.consensus.engine import NodeContext
-from cometsync.crypto import PrivKey
+from cometsync.crypto import PrivKey, PrivValidatorKey
 from cometsync.mempool import Mempool
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.reactor.verify import verify_pair
@@ -54,17 +55,28 @@ class DevnetNode:
         return Handshaker(self.state_store, self.block_store, self.genesis, self.app).handshake()
 
     def context(
-        self, clock: task.Clock, mempool: Mempool | None = None, config: Config | None = None
+        self,
+        clock: task.Clock,
+        mempool: Mempool | None = None,
+        config: Config | None = None,
+        priv_validator: PrivValidatorKey | None = None,
     ) -> NodeContext:
+        """With `priv_validator`, its state file starts as `cometsync init` writes it, unless one exists."""
+        config = config or Config(home=self.home)
+        state_path = config.priv_validator_state_path
+        if priv_validator is not None and not state_path.exists():
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            write_sign_state(state_path)
         return NodeContext(
             clock=clock,
-            config=config or Config(home=self.home),
+            config=config,
             genesis=self.genesis,
             state_store=self.state_store,
             block_store=self.block_store,
             executor=self.executor,
             app=self.app,  # type: ignore[arg-type]
             mempool=mempool,
+            priv_validator=priv_validator,
         )
 
     def close(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from consensus_fixtures import DevnetNode, ProposingApp, clock_at, devnet
@@ -26,7 +25,7 @@ def test_follower_tracks_a_producing_chain_after_the_switch(tmp_path: Path) -> N
     follower = DevnetNode(tmp_path / "follower", genesis, ProposingApp())
     try:
         validator = PrivValidatorKey(keys[0])
-        solo_ctx = dataclasses.replace(producer.context(clock), priv_validator=validator)
+        solo_ctx = producer.context(clock, priv_validator=validator)
         solo = load_engine("solo")(solo_ctx)
         assert isinstance(solo, SoloEngine)
         solo.start()

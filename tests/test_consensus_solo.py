@@ -119,7 +119,7 @@ def test_refuses_to_produce_with_two_thirds_of_the_power_or_less(tmp_path: Path)
     node, keys = solo_node(tmp_path, (20, 10))  # exactly 2/3 is not enough
     try:
         clock = clock_at(node.genesis)
-        ctx = dataclasses.replace(node.context(clock), priv_validator=keys[0])
+        ctx = node.context(clock, priv_validator=keys[0])
         engine = load_engine("solo")(ctx)
         with pytest.raises(InsufficientSigningPower, match="20 of 30 voting power"):
             engine.start()
@@ -140,7 +140,7 @@ def test_single_validator_from_its_key_file_every_timeout_commit(tmp_path: Path)
         clock = clock_at(node.genesis)
         config = Config(home=tmp_path)
         config.override("consensus.timeout_commit", "250ms")
-        ctx = dataclasses.replace(node.context(clock, config=config), priv_validator=keys[0])
+        ctx = node.context(clock, config=config, priv_validator=keys[0])
         engine = load_engine("solo")(ctx)
         engine.start()
         engine.switch_to_consensus(fired(node.handshake()), 0)
@@ -166,7 +166,7 @@ def test_without_empty_blocks_waits_for_txs_after_the_proof_blocks(tmp_path: Pat
         config = Config(home=tmp_path)
         config.consensus = dataclasses.replace(config.consensus, create_empty_blocks=False)
         mempool = Mempool(node.app)  # type: ignore[arg-type]
-        ctx = dataclasses.replace(node.context(clock, mempool, config), priv_validator=keys[0])
+        ctx = node.context(clock, mempool, config, priv_validator=keys[0])
         engine = SoloEngine(ctx)
         engine.switch_to_consensus(fired(node.handshake()), 0)
         clock.pump([1.0] * 5)
@@ -196,7 +196,7 @@ def _solo_with_state_file(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(signed.to_json())
     clock = clock_at(node.genesis)
-    engine = SoloEngine(dataclasses.replace(node.context(clock, config=config), priv_validator=key))
+    engine = SoloEngine(node.context(clock, config=config, priv_validator=key))
     engine.switch_to_consensus(fired(node.handshake()), 0)
     return engine, clock, path
 
@@ -256,7 +256,7 @@ def test_malformed_priv_validator_state_is_refused_when_the_engine_is_built(tmp_
         config = Config(home=tmp_path)
         config.priv_validator_state_path.parent.mkdir(parents=True, exist_ok=True)
         config.priv_validator_state_path.write_text("not json")
-        ctx = dataclasses.replace(node.context(clock_at(node.genesis), config=config), priv_validator=keys[0])
+        ctx = node.context(clock_at(node.genesis), config=config, priv_validator=keys[0])
         with pytest.raises(EngineError, match="malformed last sign state"):
             SoloEngine(ctx)
     finally:

@@ -69,7 +69,10 @@ def test_next_free_round_skips_every_round_the_key_signed_in() -> None:
 
 
 def test_file_records_atomically_private_and_refuses_contradictions(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "priv_validator_state.json"
+    path = tmp_path / "priv_validator_state.json"
+    with pytest.raises(KeyFileError, match="is missing: without the key's last signed height"):
+        SignStateFile.load(path)  # refused like CometBFT: the key may have signed before
+    path.write_text(LastSignState().to_json())
     state_file = SignStateFile.load(path)
     assert state_file.state == LastSignState()  # a key that never signed
     state_file.record(5, 0, STEP_PRECOMMIT, b"\x02" * 64, b"bytes-5")

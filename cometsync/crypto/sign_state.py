@@ -13,7 +13,6 @@ from pathlib import Path
 
 from cometsync.crypto.keyfiles import KeyFileError, write_private_file
 
-PRIVATE_DIR_MODE = 0o700
 STEP_NONE = 0
 STEP_PROPOSE = 1
 STEP_PREVOTE = 2
@@ -94,11 +93,14 @@ class SignStateFile:
 
     @classmethod
     def load(cls, path: Path) -> SignStateFile:
-        """A missing file is a key that never signed (CometBFT's LoadOrGenFilePV writes that state)."""
+        """A missing file is refused, as CometBFT refuses it: the key may have signed, and we can't know."""
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return cls(path, LastSignState())
+            raise KeyFileError(
+                f"{path} is missing: without the key's last signed height/round/step it could sign twice; "
+                'restore it, or for a key that never signed write {"height": "0", "round": 0, "step": 0}'
+            ) from None
         except OSError as exc:
             raise KeyFileError(f"cannot read {path}: {exc.strerror or exc}") from None
         try:
@@ -124,6 +126,5 @@ class SignStateFile:
                 "refusing to sign"
             )
         state = LastSignState(height, round_, step, signature, sign_bytes)
-        self.path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         write_private_file(self.path, state.to_json())
         self.state = state
