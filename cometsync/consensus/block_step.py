@@ -22,7 +22,6 @@ from cometsync.state.transition import decided_last_commit
 from cometsync.store import BlockStore
 from cometsync.types import (
     Block,
-    BlockID,
     BlockIDFlag,
     Commit,
     ExtendedCommit,
@@ -103,7 +102,7 @@ class BlockStep:
         txs = await self._prepare(state, draft, last_ext)
         block = make_block(state, txs, last_commit)
         part_set = block.make_part_set()
-        block_id = BlockID(block.hash() or b"", part_set.header())
+        block_id = block.block_id(part_set)
         extensions_on = state.consensus_params.vote_extensions_enabled(block.height)
         extension = await self._extension(state, block) if extensions_on else None
         ext_commit = self._signers.sign_commit(

@@ -164,7 +164,7 @@ def verify_pair(
             f"block {second.height} carries an invalid commit for {height}: {verdict.commit_error}",
         )
     part_set = first.make_part_set()
-    block_id = BlockID(first.hash() or b"", part_set.header())
+    block_id = first.block_id(part_set)
     if second.last_commit.block_id != block_id:
         raise PairVerificationError(
             Culprit.FIRST,

@@ -64,9 +64,12 @@ class Block:
     def make_part_set(self, part_size: int = BLOCK_PART_SIZE) -> PartSet:
         return PartSet.from_data(self.to_proto_bytes(), part_size)
 
-    def block_id(self, part_size: int = BLOCK_PART_SIZE) -> BlockID:
-        """`BlockID{Hash(), MakePartSet().Header()}`: what the next block's last commit must sign."""
-        return BlockID(self.hash() or b"", self.make_part_set(part_size).header())
+    def block_id(self, part_set: PartSet | None = None) -> BlockID:
+        """`BlockID{Hash(), MakePartSet().Header()}`: what the next block's last commit must sign.
+
+        Pass the block's part set when it is already built (it is the costly half)."""
+        parts = part_set if part_set is not None else self.make_part_set()
+        return BlockID(self.hash() or b"", parts.header())
 
     def size(self) -> int:
         return len(self.to_proto_bytes())
@@ -174,8 +177,7 @@ class BlockMeta:
 
     @classmethod
     def from_block(cls, block: Block, part_set: PartSet) -> BlockMeta:
-        block_id = BlockID(block.hash() or b"", part_set.header())
-        return cls(block_id, part_set.byte_size(), block.header, len(block.txs))
+        return cls(block.block_id(part_set), part_set.byte_size(), block.header, len(block.txs))
 
     def to_proto(self) -> types_pb2.BlockMeta:
         pb = types_pb2.BlockMeta(block_size=self.block_size, num_txs=self.num_txs)
