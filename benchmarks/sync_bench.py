@@ -31,11 +31,11 @@ from typing import Any
 from twisted.internet import defer, task
 
 from cometsync.abci import GrpcABCIClient
-from cometsync.consensus import DeferredHandoff, Switched
+from cometsync.blocksync.handoff import DeferredHandoff, Switched
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.switch import Switch
-from cometsync.reactor.reactor import BlocksyncReactor
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.testing import BlockPlan, ChainBuilder, DevnetSpec, kvstore_txs

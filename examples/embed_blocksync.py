@@ -18,12 +18,12 @@ from twisted.internet import defer, task
 
 from cometsync.abci.kvstore.app import KVStoreApp
 from cometsync.abci.kvstore.store import MemoryStorage
-from cometsync.consensus import DeferredHandoff, Switched
+from cometsync.blocksync.handoff import DeferredHandoff, Switched
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.switch import Switch
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.reactor.reactor import BlocksyncReactor
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.types import Genesis

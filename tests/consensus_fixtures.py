@@ -6,16 +6,16 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from reactor_fixtures import InProcessApp, fired
+from blocksync_fixtures import InProcessApp, fired
 from twisted.internet import defer, task
 
+from cometsync.blocksync.verify import verify_pair
 from cometsync.config import Config
 from cometsync.config.home import write_sign_state
 from cometsync.consensus.engine import NodeContext
 from cometsync.crypto import PrivKey, PrivValidatorKey
 from cometsync.mempool import Mempool
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.reactor.verify import verify_pair
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.state.app_conn import ConsensusApp
 from cometsync.store import BlockStore

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from blocksync_fixtures import Network, fired, run_until
 from consensus_fixtures import DevnetNode, ProposingApp, clock_at, devnet
-from reactor_fixtures import Network, fired, run_until
 
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.consensus.engine import load_engine
 from cometsync.consensus.follow import FollowEngine
 from cometsync.consensus.solo import SoloEngine
 from cometsync.crypto.keyfiles import PrivValidatorKey
-from cometsync.reactor.reactor import BlocksyncReactor
 from cometsync.state import State
 
 HEAD_START = 6

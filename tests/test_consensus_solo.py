@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from abci_process import start_kvstore, temp_home
+from blocksync_fixtures import fired
 from consensus_fixtures import DevnetNode, ProposingApp, clock_at, devnet, replay_with_blocksync_checks
-from reactor_fixtures import fired
 from twisted.internet import defer, task
 from twisted.trial import unittest
 

@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 import plyvel
+from blocksync_fixtures import LOCALNET_CHAIN, Node
 from node_cli import free_port, handed_off, reached, rpc, run_cli, spawn_cli, stop_process, wait_for
-from reactor_fixtures import LOCALNET_CHAIN, Node
 from state_fixtures import DATA, LOCALNET
 
 from cometsync.config import load_config, save_config

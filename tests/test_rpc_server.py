@@ -18,10 +18,10 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
 
+from cometsync.blocksync.metrics import SyncMetrics
 from cometsync.mempool import Mempool
 from cometsync.metrics import BlocksyncMetrics, listen_metrics
 from cometsync.pool import CaughtUp, PeerStatus, PoolStatus
-from cometsync.reactor.metrics import SyncMetrics
 from cometsync.rpc import BlocksyncView, SyncProgress, listen_rpc
 from cometsync.store import BlockStore
 from tests.rpc_fixtures import LOCALNET, load_json, localnet_store, make_env

@@ -40,7 +40,7 @@ def _configure_logging(config: Config) -> None:
         format="%(asctime)s level=%(levelname)s module=%(name)s msg=%(message)s",
     )
     # Per-peer chatter is for debugging; progress lines carry what an operator needs.
-    for noisy in ("cometsync.p2p", "cometsync.reactor"):
+    for noisy in ("cometsync.p2p", "cometsync.blocksync"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level if isinstance(level, int) else 0))
 
 

@@ -1,5 +1,1 @@
-"""What takes over once blocksync is done: the hand-off interface (consensus engines plug in here)."""
-
-from cometsync.consensus.handoff import ConsensusHandoff, DeferredHandoff, Switched
-
-__all__ = ["ConsensusHandoff", "DeferredHandoff", "Switched"]
+"""What takes over once blocksync is done: the engine plug-in contract, `follow`, `solo` and the producer."""

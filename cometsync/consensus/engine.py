@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet import defer
 
+from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.consensus.block_step import ProducerApp
-from cometsync.consensus.handoff import ConsensusHandoff
 from cometsync.p2p.clock import Clock
 from cometsync.state import BlockExecutor, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.types import Genesis
 
 if TYPE_CHECKING:
+    from cometsync.blocksync.reactor import BlocksyncReactor
     from cometsync.config import Config
     from cometsync.crypto.keyfiles import PrivValidatorKey
     from cometsync.mempool import Mempool
     from cometsync.p2p.switch import Switch
-    from cometsync.reactor.reactor import BlocksyncReactor
 
 ENTRY_POINT_GROUP = "cometsync.consensus"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.consensus.engine import EngineError, NodeContext
-from cometsync.reactor.reactor import BlocksyncReactor
 from cometsync.state import State
 
 

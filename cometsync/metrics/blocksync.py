@@ -21,7 +21,7 @@ DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 
 class ReactorCounters(Protocol):
-    """`cometsync.reactor.metrics.SyncMetrics` (the reactor's running totals)."""
+    """`cometsync.blocksync.metrics.SyncMetrics` (the reactor's running totals)."""
 
     @property
     def syncing(self) -> bool: ...

@@ -20,6 +20,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from cometsync.abci import ABCIError, GrpcABCIClient, RetryPolicy
+from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.config import Config, HomeError, load_genesis
 from cometsync.consensus.engine import ConsensusEngine, EngineError, NodeContext
 from cometsync.crypto import KeyFileError, NodeKey, PrivValidatorKey, load_node_key, load_priv_validator_key
@@ -33,7 +34,6 @@ from cometsync.p2p.mconnection import MConnConfig
 from cometsync.p2p.switch import Switch, SwitchConfig
 from cometsync.pool import PoolConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.rpc import BlocksyncView, ListenAddress, RPCEnvironment, SyncProgress, listen_rpc
 from cometsync.state import BlockExecutor, HandshakeError, Handshaker, State, StateError, StateStore
 from cometsync.store import BlockStore, StoreError

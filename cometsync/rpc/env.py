@@ -72,7 +72,7 @@ class PoolView(Protocol):
 
 
 class SyncCounters(Protocol):
-    """Totals kept by the reactor (`cometsync.reactor.metrics.SyncMetrics`)."""
+    """Totals kept by the reactor (`cometsync.blocksync.metrics.SyncMetrics`)."""
 
     @property
     def blocks_synced(self) -> int: ...

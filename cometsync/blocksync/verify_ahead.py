@@ -14,8 +14,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from cometsync.reactor.ports import ChainState
-from cometsync.reactor.verify import CommitJob, CommitVerdict, check_commits, commit_job
+from cometsync.blocksync.ports import ChainStateView
+from cometsync.blocksync.verify import CommitJob, CommitVerdict, check_commits, commit_job
 from cometsync.types import Block, ExtendedCommit, ValidatorSet
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class VerifyAhead:
         """The pool accepted `block` (replacing any earlier block it held at that height)."""
         self._candidates[block.height] = (block, ext_commit)
 
-    def plan(self, state: ChainState) -> None:
+    def plan(self, state: ChainStateView) -> None:
         """Drop what is behind the state and submit jobs for held pairs, in height order."""
         next_height = state.last_block_height + 1
         for table in (self._candidates, self._entries):
@@ -84,7 +84,7 @@ class VerifyAhead:
             in_flight += 1
 
     def verdict_for(
-        self, state: ChainState, second: Block, ext_commit: ExtendedCommit | None
+        self, state: ChainStateView, second: Block, ext_commit: ExtendedCommit | None
     ) -> CommitVerdict | None:
         """The verdict for the pair ending in `second`, or None while it is still being computed."""
         height = second.height - 1
@@ -123,7 +123,7 @@ class VerifyAhead:
         return entry
 
 
-def _expected_validators(state: ChainState, height: int, block: Block) -> ValidatorSet | None:
+def _expected_validators(state: ChainStateView, height: int, block: Block) -> ValidatorSet | None:
     """The set that signs `height` if it is one the state already knows and the header agrees."""
     claimed = block.header.validators_hash
     for candidate in (state.validators, state.next_validators):

@@ -14,11 +14,11 @@ from typing import Generic
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from cometsync.blocksync.ports import BlockApplier, BlockWriter, StateT
+from cometsync.blocksync.verify import PairVerificationError, VerifiedBlock, verify_pair
+from cometsync.blocksync.verify_ahead import VerifyAhead
 from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
 from cometsync.pool import BlockPool
-from cometsync.reactor.ports import BlockExecutor, BlockStore, StateT
-from cometsync.reactor.verify import PairVerificationError, VerifiedBlock, verify_pair
-from cometsync.reactor.verify_ahead import VerifyAhead
 from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ class SyncLoop(Generic[StateT]):
         self,
         state: StateT,
         pool: BlockPool[Block, ExtendedCommit],
-        store: BlockStore,
-        executor: BlockExecutor[StateT],
+        store: BlockWriter,
+        executor: BlockApplier[StateT],
         ahead: VerifyAhead,
         clock: Clock,
         *,

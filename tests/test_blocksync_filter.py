@@ -7,17 +7,17 @@ from collections.abc import Callable
 
 import pytest
 
-from cometsync.proto.tendermint.blocksync import types_pb2 as bs_pb2
-from cometsync.proto.tendermint.types import block_pb2, types_pb2, validator_pb2
-from cometsync.proto.wire import uvarint
-from cometsync.reactor.codec import BLOCKSYNC_CHANNEL, MAX_MSG_SIZE, MAX_VOTES_COUNT, BlockRequest, encode
-from cometsync.reactor.msg_filter import (
+from cometsync.blocksync.codec import BLOCKSYNC_CHANNEL, MAX_MSG_SIZE, MAX_VOTES_COUNT, BlockRequest, encode
+from cometsync.blocksync.msg_filter import (
     FilterRejected,
     MsgBytesFilter,
     SignatureCount,
     SyncState,
     count_block_response_signatures,
 )
+from cometsync.proto.tendermint.blocksync import types_pb2 as bs_pb2
+from cometsync.proto.tendermint.types import block_pb2, types_pb2, validator_pb2
+from cometsync.proto.wire import uvarint
 
 EXPECTED = "expected"
 UNEXPECTED = "unexpected"

@@ -1,7 +1,7 @@
 """What the blocksync reactor needs from the chain state, the block store and the block executor.
 
-Structural types only (the real classes live in `cometsync.state` and `cometsync.store`), so the reactor
-depends on the few members it calls and nothing else.
+Structural types named for their role, so they cannot be mistaken for the concrete `state.State`,
+`store.BlockStore` and `state.BlockExecutor`: the reactor depends on the few members it calls.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from twisted.internet import defer
 from cometsync.types import Block, BlockID, Commit, ConsensusParams, ExtendedCommit, PartSet, ValidatorSet
 
 
-class ChainState(Protocol):
+class ChainStateView(Protocol):
     """The parts of CometBFT's `sm.State` blocksync reads to verify the next block."""
 
     @property
@@ -44,10 +44,10 @@ class ChainState(Protocol):
     def last_results_hash(self) -> bytes: ...
 
 
-StateT = TypeVar("StateT", bound=ChainState)
+StateT = TypeVar("StateT", bound=ChainStateView)
 
 
-class BlockSource(Protocol):
+class BlockReader(Protocol):
     """Read side of the block store: what we serve to peers and report in StatusResponse."""
 
     @property
@@ -61,7 +61,7 @@ class BlockSource(Protocol):
     def load_extended_commit_bytes(self, height: int) -> bytes | None: ...
 
 
-class BlockStore(BlockSource, Protocol):
+class BlockWriter(BlockReader, Protocol):
     """The block store as the sync loop uses it: serve, and persist each verified block."""
 
     def save_block(
@@ -69,7 +69,7 @@ class BlockStore(BlockSource, Protocol):
     ) -> None: ...
 
 
-class BlockExecutor(Protocol[StateT]):
+class BlockApplier(Protocol[StateT]):
     """CometBFT's `BlockExecutor`: state-dependent validation, then FinalizeBlock/Commit through ABCI."""
 
     def validate_block(self, state: StateT, block: Block, skip_last_commit: bool = False) -> None: ...

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from reactor_fixtures import (
+from blocksync_fixtures import (
     LOCALNET_CHAIN,
     VOTEEXT_CHAIN,
     Network,
@@ -22,7 +22,7 @@ from reactor_fixtures import (
     with_flipped_tx,
 )
 
-from cometsync.reactor.codec import (
+from cometsync.blocksync.codec import (
     BLOCKSYNC_CHANNEL,
     BlockRequest,
     StatusResponse,
@@ -30,8 +30,8 @@ from cometsync.reactor.codec import (
     encode,
     encode_block_response,
 )
-from cometsync.reactor.verify import Culprit, PairVerificationError, check_commits, commit_job, verify_pair
-from cometsync.reactor.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.blocksync.verify import Culprit, PairVerificationError, check_commits, commit_job, verify_pair
+from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
 from cometsync.state import State
 from cometsync.types import BlockIDFlag, CommitSig, ExtendedCommit, ExtendedCommitSig
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from cometsync.proto.tendermint.types import block_pb2, types_pb2
-from cometsync.reactor import codec
-from cometsync.reactor.codec import (
+from cometsync.blocksync import codec
+from cometsync.blocksync.codec import (
     BlockRequest,
     BlockResponse,
     BlocksyncMessage,
@@ -24,6 +23,7 @@ from cometsync.reactor.codec import (
     encode,
     validate,
 )
+from cometsync.proto.tendermint.types import block_pb2, types_pb2
 
 DATA = Path(__file__).parent / "data"
 LOCALNET = DATA / "cometbft-v0.38.25-localnet"

@@ -15,11 +15,11 @@ from twisted.internet import defer, task
 
 from cometsync.abci.kvstore.app import KVStoreApp
 from cometsync.abci.kvstore.store import MemoryStorage
-from cometsync.consensus import DeferredHandoff
+from cometsync.blocksync.codec import StatusResponse
+from cometsync.blocksync.handoff import DeferredHandoff
+from cometsync.blocksync.msg_filter import FilterRejected
+from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.reactor.codec import StatusResponse
-from cometsync.reactor.msg_filter import FilterRejected
-from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.store.db import open_db

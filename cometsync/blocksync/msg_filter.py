@@ -11,8 +11,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cometsync.blocksync.codec import BLOCKSYNC_CHANNEL, MAX_MSG_SIZE, MAX_VOTES_COUNT
 from cometsync.proto.wire import WIRE_LEN, WireFormatError, iter_fields
-from cometsync.reactor.codec import BLOCKSYNC_CHANNEL, MAX_MSG_SIZE, MAX_VOTES_COUNT
 
 _BLOCK_RESPONSE = 3
 _BLOCK = 1

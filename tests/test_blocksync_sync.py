@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reactor_fixtures import (
+from blocksync_fixtures import (
     LOCALNET_CHAIN,
     VOTEEXT_CHAIN,
     LyingReactor,
@@ -22,7 +22,7 @@ from reactor_fixtures import (
     with_flipped_tx,
 )
 
-from cometsync.reactor.codec import (
+from cometsync.blocksync.codec import (
     BLOCKSYNC_CHANNEL,
     BlockRequest,
     NoBlockResponse,
@@ -32,7 +32,7 @@ from cometsync.reactor.codec import (
     encode,
     encode_block_response,
 )
-from cometsync.reactor.reactor import BlocksyncReactor
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.state import State
 from cometsync.types import Block
 

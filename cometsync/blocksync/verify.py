@@ -21,7 +21,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cometsync.reactor.ports import ChainState
+from cometsync.blocksync.ports import ChainStateView
 from cometsync.state.errors import StateError
 from cometsync.types import (
     Block,
@@ -116,7 +116,7 @@ class VerifiedBlock:
 
 
 def commit_job(
-    state: ChainState,
+    state: ChainStateView,
     second: Block,
     ext_commit: ExtendedCommit | None,
     validators: ValidatorSet | None = None,
@@ -129,7 +129,7 @@ def commit_job(
 
 
 def verify_pair(
-    state: ChainState,
+    state: ChainStateView,
     first: Block,
     second: Block,
     ext_commit: ExtendedCommit | None,

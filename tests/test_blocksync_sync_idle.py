@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reactor_fixtures import LOCALNET_CHAIN, InProcessApp, Network, Node, make_reactor, run_until, start_clock
-from test_reactor_sync import serving_node
+from blocksync_fixtures import (
+    LOCALNET_CHAIN,
+    InProcessApp,
+    Network,
+    Node,
+    make_reactor,
+    run_until,
+    start_clock,
+)
+from test_blocksync_sync import serving_node
 from twisted.internet import defer
 
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2

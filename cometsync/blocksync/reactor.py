@@ -15,13 +15,7 @@ from typing import Generic, Protocol
 
 from twisted.python.failure import Failure
 
-from cometsync.consensus.handoff import ConsensusHandoff
-from cometsync.p2p.channel import ChannelDescriptor
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
-from cometsync.p2p.reactor import Reactor
-from cometsync.pool import BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
-from cometsync.pool.pool import AddBlockOutcome
-from cometsync.reactor.codec import (
+from cometsync.blocksync.codec import (
     BLOCKSYNC_CHANNEL,
     CHANNEL_PRIORITY,
     MAX_MSG_SIZE,
@@ -38,13 +32,19 @@ from cometsync.reactor.codec import (
     encode,
     encode_block_response,
 )
-from cometsync.reactor.metrics import SyncMetrics
-from cometsync.reactor.msg_filter import MsgBytesFilter, SyncState
-from cometsync.reactor.periodic import Periodic
-from cometsync.reactor.ports import BlockExecutor, BlockStore, ChainState, StateT
-from cometsync.reactor.sync_loop import SyncLoop
-from cometsync.reactor.verify import VerifiedBlock
-from cometsync.reactor.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.blocksync.handoff import ConsensusHandoff
+from cometsync.blocksync.metrics import SyncMetrics
+from cometsync.blocksync.msg_filter import MsgBytesFilter, SyncState
+from cometsync.blocksync.periodic import Periodic
+from cometsync.blocksync.ports import BlockApplier, BlockWriter, ChainStateView, StateT
+from cometsync.blocksync.sync_loop import SyncLoop
+from cometsync.blocksync.verify import VerifiedBlock
+from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.p2p.channel import ChannelDescriptor
+from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
+from cometsync.p2p.reactor import Reactor
+from cometsync.pool import BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.pool.pool import AddBlockOutcome
 from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,8 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     def __init__(
         self,
         state: StateT,
-        store: BlockStore,
-        executor: BlockExecutor[StateT],
+        store: BlockWriter,
+        executor: BlockApplier[StateT],
         handoff: ConsensusHandoff[StateT],
         clock: Clock,
         *,
@@ -341,7 +341,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             return False
         return self.store.load_extended_commit_bytes(height) is None
 
-    def _local_node_blocks_the_chain(self, state: ChainState) -> bool:
+    def _local_node_blocks_the_chain(self, state: ChainStateView) -> bool:
         if self._local_address is None:
             return False
         found = state.validators.get_by_address(self._local_address)

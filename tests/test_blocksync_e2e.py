@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from abci_process import start_kvstore
-from builder_chain import CHANGED_POWER, EXTENSIONS_FROM, HEIGHTS, SPEC, BuiltChain, builder_chain
-from reactor_fixtures import (
+from blocksync_fixtures import (
     LOCALNET_CHAIN,
     ChainSource,
     InProcessApp,
@@ -23,16 +22,17 @@ from reactor_fixtures import (
     tampered_store,
     with_flipped_tx,
 )
+from builder_chain import CHANGED_POWER, EXTENSIONS_FROM, HEIGHTS, SPEC, BuiltChain, builder_chain
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from cometsync.abci import GrpcABCIClient
-from cometsync.consensus import DeferredHandoff, Switched
+from cometsync.blocksync.handoff import DeferredHandoff, Switched
+from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.switch import Switch
 from cometsync.pool import PoolConfig
-from cometsync.reactor.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.types import Genesis
