@@ -104,8 +104,15 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
 @contextmanager
 def kvstore(home: Path) -> Iterator[GrpcABCIClient]:
     """CometBFT's kvstore (our `cometsync kvstore`) in a subprocess, and a gRPC client to it."""
-    argv = python_argv("-c", "from cometsync.cli.main import main; main()", "kvstore", "--home", str(home),
-                       "--listen", "127.0.0.1:0")
+    argv = python_argv(
+        "-c",
+        "from cometsync.cli.main import main; main()",
+        "kvstore",
+        "--home",
+        str(home),
+        "--listen",
+        "127.0.0.1:0",
+    )
     proc, address = start_process(argv, KVSTORE_READY)
     client = GrpcABCIClient(address)
     try:
@@ -168,8 +175,9 @@ async def serve(reactor: Any, folder: Path, peers: int) -> None:
     addresses = []
     for seed in range(peers):
         served = BlocksyncReactor(state, block_store, ServeOnlyExecutor(), NoHandoff(), reactor)
-        switch = Switch(NodeKey(PrivKey(bytes([100 + seed]) * 32)), state.chain_id, f"server{seed}",
-                        reactor=reactor)
+        switch = Switch(
+            NodeKey(PrivKey(bytes([100 + seed]) * 32)), state.chain_id, f"server{seed}", reactor=reactor
+        )
         switch.add_reactor("BLOCKSYNC", served)
         port = switch.listen("127.0.0.1", 0)
         served.start(blocksync=False)
@@ -280,8 +288,15 @@ async def sync(reactor: Any, params: ChainParams, home: Path, servers: str, work
             state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
             executor = TimedExecutor(BlockExecutor(state_store, block_store, app), timings)
             handoff: DeferredHandoff[State] = DeferredHandoff()
-            syncer = BlocksyncReactor(state, TimedStore(block_store, timings), executor, handoff, reactor,
-                                      verify_executor=executor_pool, call_from_thread=reactor.callFromThread)
+            syncer = BlocksyncReactor(
+                state,
+                TimedStore(block_store, timings),
+                executor,
+                handoff,
+                reactor,
+                verify_executor=executor_pool,
+                call_from_thread=reactor.callFromThread,
+            )
             switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)
             switch.add_reactor("BLOCKSYNC", syncer)
             switch.listen("127.0.0.1", 0)
@@ -377,15 +392,19 @@ def decode_rate(home: Path, upto: int) -> LoopRate:
 # ---------------------------------------------------------------------------------------- report
 
 
-def report(params: ChainParams, args: argparse.Namespace, result: SyncResult, verify: LoopRate,
-           decode: LoopRate) -> None:
+def report(
+    params: ChainParams, args: argparse.Namespace, result: SyncResult, verify: LoopRate, decode: LoopRate
+) -> None:
     synced = result.switched.blocks_synced
     seconds = result.seconds
     blocks_per_s = (synced - 1) / seconds  # the interval runs from the first apply to the last
     per_block_ms = 1000 / blocks_per_s
     rows: list[tuple[str, str]] = [
-        ("chain", f"{params.blocks} blocks, {params.validators} validators, {params.txs} txs/block "
-                  f"of {params.tx_size} B; {args.peers} serving peers; verify workers {args.verify_workers}"),
+        (
+            "chain",
+            f"{params.blocks} blocks, {params.validators} validators, {params.txs} txs/block "
+            f"of {params.tx_size} B; {args.peers} serving peers; verify workers {args.verify_workers}",
+        ),
         ("blocks synced", f"{synced} (switched at height {result.switched.state.last_block_height})"),
         ("sync time", f"{seconds:.2f} s (first to last apply)"),
         ("blocks/s", f"{blocks_per_s:.0f}"),
@@ -414,8 +433,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--txs", type=int, default=10, help="kvstore txs per block (default 10)")
     parser.add_argument("--tx-size", type=int, default=64, help="bytes per tx (default 64)")
     parser.add_argument("--peers", type=int, default=4, help="serving peers (default 4)")
-    parser.add_argument("--verify-workers", type=int, default=2,
-                        help="verify-ahead processes, [cometsync] verify_workers (default 2, the node's)")
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=2,
+        help="verify-ahead processes, [cometsync] verify_workers (default 2, the node's)",
+    )
     # internal: the build and serving subprocesses
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -436,8 +459,16 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     if not params.folder.exists():
         print(f"building {params.folder.name} in a subprocess (cached for later runs) ...", flush=True)
         began = time.perf_counter()
-        size_args = ("--blocks", str(args.blocks), "--validators", str(args.validators),
-                     "--txs", str(args.txs), "--tx-size", str(args.tx_size))
+        size_args = (
+            "--blocks",
+            str(args.blocks),
+            "--validators",
+            str(args.validators),
+            "--txs",
+            str(args.txs),
+            "--tx-size",
+            str(args.tx_size),
+        )
         subprocess.run(python_argv(__file__, "--build", *size_args), check=True, timeout=SYNC_TIMEOUT_SECONDS)
         print(f"built in {time.perf_counter() - began:.1f} s", flush=True)
     server, addresses = start_process(

@@ -163,8 +163,14 @@ def with_bad_ext_signature(ext: ExtendedCommit, index: int) -> ExtendedCommit:
 class LinkedPeer:
     """Our view of a remote reactor: sending delivers to it on the next clock turn, as the wire would."""
 
-    def __init__(self, network: Network, local: BlocksyncReactor[State], remote: BlocksyncReactor[State],
-                 remote_id: str, local_id: str) -> None:
+    def __init__(
+        self,
+        network: Network,
+        local: BlocksyncReactor[State],
+        remote: BlocksyncReactor[State],
+        remote_id: str,
+        local_id: str,
+    ) -> None:
         self.network = network
         self.local = local
         self.remote = remote
@@ -225,12 +231,23 @@ class Network:
         return [link.id for link in self.links if link.local_id == node_id and not link.closed]
 
 
-def make_reactor(node: Node, clock: task.Clock, handoff: DeferredHandoff[State] | None = None,
-                 config: ReactorConfig | None = None, local_address: bytes | None = None,
-                 ) -> tuple[BlocksyncReactor[State], DeferredHandoff[State]]:
+def make_reactor(
+    node: Node,
+    clock: task.Clock,
+    handoff: DeferredHandoff[State] | None = None,
+    config: ReactorConfig | None = None,
+    local_address: bytes | None = None,
+) -> tuple[BlocksyncReactor[State], DeferredHandoff[State]]:
     handoff = handoff or DeferredHandoff()
-    reactor = BlocksyncReactor(node.state, node.block_store, node.executor, handoff, clock,
-                               config=config, local_address=local_address)
+    reactor = BlocksyncReactor(
+        node.state,
+        node.block_store,
+        node.executor,
+        handoff,
+        clock,
+        config=config,
+        local_address=local_address,
+    )
     return reactor, handoff
 
 
@@ -280,8 +297,10 @@ class RecordedApp:
         recorded = json.loads(path.read_text()) if path.exists() else {}
         results = [
             abci_pb2.ExecTxResult(
-                code=r["code"], data=base64.b64decode(r["data"] or ""),
-                gas_wanted=int(r["gas_wanted"]), gas_used=int(r["gas_used"]),
+                code=r["code"],
+                data=base64.b64decode(r["data"] or ""),
+                gas_wanted=int(r["gas_wanted"]),
+                gas_used=int(r["gas_used"]),
             )
             for r in recorded.get("txs_results") or []
         ] or [abci_pb2.ExecTxResult() for _ in request.txs]

@@ -40,17 +40,32 @@ def test_app_hash_is_go_put_varint_of_tx_count(size: int, hex_hash: str) -> None
 
 @pytest.mark.parametrize(
     ("tx", "valid"),
-    [(b"a=b", True), (b"a:b", True), (b"=b", False), (b"a=", False), (b"a=b=c", False), (b"a:b=c", False),
-     (b"abc", False), (b"", False), (b":", False)],
+    [
+        (b"a=b", True),
+        (b"a:b", True),
+        (b"=b", False),
+        (b"a=", False),
+        (b"a=b=c", False),
+        (b"a:b=c", False),
+        (b"abc", False),
+        (b"", False),
+        (b":", False),
+    ],
 )
 def test_kv_tx_format(tx: bytes, valid: bool) -> None:
     assert is_valid_kv_tx(tx) is valid
 
 
 @pytest.mark.parametrize(
-    "tx", [b"val=ed25519!" + PUB_B64, b"val=ed25519!***!1", b"val=ed25519!" + PUB_B64 + b"!1_0",
-           b"val=ed25519!" + PUB_B64 + b"! 1", b"val=ed25519!" + PUB_B64 + b"!-1",
-           b"val=ed25519!" + PUB_B64 + b"!9223372036854775808"],
+    "tx",
+    [
+        b"val=ed25519!" + PUB_B64,
+        b"val=ed25519!***!1",
+        b"val=ed25519!" + PUB_B64 + b"!1_0",
+        b"val=ed25519!" + PUB_B64 + b"! 1",
+        b"val=ed25519!" + PUB_B64 + b"!-1",
+        b"val=ed25519!" + PUB_B64 + b"!9223372036854775808",
+    ],
 )
 def test_bad_validator_txs_are_rejected(tx: bytes) -> None:
     with pytest.raises(InvalidTxFormat):
@@ -86,10 +101,24 @@ def test_finalize_block_results_events_and_app_hash() -> None:
     first = response.tx_results[0]
     assert (first.code, first.data, first.gas_wanted, first.gas_used) == (0, b"", 0, 0)
     assert [(e.type, [(a.key, a.value, a.index) for a in e.attributes]) for e in first.events] == [
-        ("app", [("creator", "Cosmoshi Netowoko", True), ("key", "k", True),
-                 ("index_key", "index is working", True), ("noindex_key", "index is working", False)]),
-        ("app", [("creator", "Cosmoshi", True), ("key", "v", True),
-                 ("index_key", "index is working", True), ("noindex_key", "index is working", False)]),
+        (
+            "app",
+            [
+                ("creator", "Cosmoshi Netowoko", True),
+                ("key", "k", True),
+                ("index_key", "index is working", True),
+                ("noindex_key", "index is working", False),
+            ],
+        ),
+        (
+            "app",
+            [
+                ("creator", "Cosmoshi", True),
+                ("key", "v", True),
+                ("index_key", "index is working", True),
+                ("noindex_key", "index is working", False),
+            ],
+        ),
     ]
     assert response.tx_results[2].events[0].attributes[1].value == val_tx(4).decode()
 
@@ -113,9 +142,11 @@ def test_commit_persists_kv_pairs_validators_and_state() -> None:
 
 def test_duplicate_vote_costs_one_power_and_unknown_offender_is_an_error() -> None:
     app = KVStoreApp(MemoryStorage())
-    app.init_chain(abci_pb2.RequestInitChain(
-        validators=[abci_pb2.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=PUB), power=10)]
-    ))
+    app.init_chain(
+        abci_pb2.RequestInitChain(
+            validators=[abci_pb2.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=PUB), power=10)]
+        )
+    )
     offence = abci_pb2.Misbehavior(
         type=abci_pb2.DUPLICATE_VOTE, validator=abci_pb2.Validator(address=address_of(PUB), power=10)
     )
@@ -175,9 +206,11 @@ def test_leveldb_state_survives_reopen_only_after_commit(tmp_path: Path) -> None
     path = tmp_path / "kvstore.db"
     storage = LevelDBStorage(path)
     app = KVStoreApp(storage)
-    app.init_chain(abci_pb2.RequestInitChain(
-        validators=[abci_pb2.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=PUB), power=10)]
-    ))
+    app.init_chain(
+        abci_pb2.RequestInitChain(
+            validators=[abci_pb2.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=PUB), power=10)]
+        )
+    )
     finalize(app, 1, b"a=1")
     app.commit(abci_pb2.RequestCommit())
     finalize(app, 2, b"b=2", b"c=3")  # never committed
@@ -196,8 +229,12 @@ def test_leveldb_state_survives_reopen_only_after_commit(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("address", "target"),
-    [("grpc://127.0.0.1:26658", "127.0.0.1:26658"), ("tcp://localhost:1", "localhost:1"),
-     ("127.0.0.1:0", "127.0.0.1:0"), ("unix:///tmp/app.sock", "unix:///tmp/app.sock")],
+    [
+        ("grpc://127.0.0.1:26658", "127.0.0.1:26658"),
+        ("tcp://localhost:1", "localhost:1"),
+        ("127.0.0.1:0", "127.0.0.1:0"),
+        ("unix:///tmp/app.sock", "unix:///tmp/app.sock"),
+    ],
 )
 def test_proxy_app_addresses(address: str, target: str) -> None:
     assert grpc_target(address) == target
@@ -224,8 +261,9 @@ def test_finalize_block_response_checks() -> None:
         check_finalize_block_response([b"a", b"b"], good)
     with pytest.raises(ABCIInconsistent, match="8-byte app hash, expected 32"):
         check_finalize_block_response([b"tx"], good, app_hash_size=32)
-    negative = abci_pb2.ResponseFinalizeBlock(validator_updates=[abci_pb2.ValidatorUpdate(
-        pub_key=keys_pb2.PublicKey(ed25519=PUB), power=-1)])
+    negative = abci_pb2.ResponseFinalizeBlock(
+        validator_updates=[abci_pb2.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=PUB), power=-1)]
+    )
     with pytest.raises(ABCIInconsistent, match="negative power"):
         check_finalize_block_response([], negative)
     keyless = abci_pb2.ResponseFinalizeBlock(validator_updates=[abci_pb2.ValidatorUpdate(power=1)])

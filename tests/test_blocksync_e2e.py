@@ -86,7 +86,11 @@ class BlocksyncEndToEnd(unittest.TestCase):
         node.apply_chain(LOCALNET_CHAIN.tip)
         self.addCleanup(node.close)
         return ServedChain(
-            LOCALNET_CHAIN.genesis(), node.state, node.block_store, node.executor, LOCALNET_CHAIN,
+            LOCALNET_CHAIN.genesis(),
+            node.state,
+            node.block_store,
+            node.executor,
+            LOCALNET_CHAIN,
             node.state.app_hash,
         )
 
@@ -128,8 +132,15 @@ class BlocksyncEndToEnd(unittest.TestCase):
         state = yield Handshaker(state_store, block_store, genesis, app).handshake()
         executor = BlockExecutor(state_store, block_store, app)
         handoff: DeferredHandoff[State] = DeferredHandoff()
-        syncer = BlocksyncReactor(state, block_store, executor, handoff, reactor, config=QUICK,
-                                  call_from_thread=reactor.callFromThread)
+        syncer = BlocksyncReactor(
+            state,
+            block_store,
+            executor,
+            handoff,
+            reactor,
+            config=QUICK,
+            call_from_thread=reactor.callFromThread,
+        )
         switch = self._switch(1, genesis.chain_id, syncer)
         return syncer, handoff, switch
 

@@ -161,8 +161,11 @@ def test_bad_block_stops_peer(tmp_path: Path, tamper: Callable[[Block], Block]) 
     assert {peer for local, peer, _ in network.disconnects if local == "syncer"} <= {"bad"}
     assert "bad" not in network.open_peers("syncer")
     assert sorted(network.open_peers("syncer")) == ["h1", "h2", "h3"]
-    assert all(syncer.block_store.load_block_bytes(h) == LOCALNET_CHAIN.block_bytes(h) for h in bad_blocks
-               if h <= syncer.block_store.height)
+    assert all(
+        syncer.block_store.load_block_bytes(h) == LOCALNET_CHAIN.block_bytes(h)
+        for h in bad_blocks
+        if h <= syncer.block_store.height
+    )
     assert syncer_reactor.pool.is_peer_banned("bad")
 
 
@@ -274,8 +277,6 @@ class _WithoutExtCommits:
         raise AssertionError("read-only")
 
 
-
-
 def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
     """The issue's 3-peer scenario on the Clock: both bad peers end up banned, the sync completes.
 
@@ -300,5 +301,3 @@ def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
     assert syncer_reactor.pool.is_peer_banned("corrupt") and syncer_reactor.pool.is_peer_banned("liar")
     assert not syncer_reactor.pool.is_peer_banned("honest")
     assert "honest" in network.open_peers("syncer") and "corrupt" not in network.open_peers("syncer")
-
-

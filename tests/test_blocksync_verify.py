@@ -47,8 +47,9 @@ def test_verify_pair_accepts_the_real_chain_across_the_validator_change(tmp_path
     node, state = _state_at(tmp_path, 150)
     for h in range(151, 157):
         first, second = LOCALNET_CHAIN.block(h), LOCALNET_CHAIN.block(h + 1)
-        verified = verify_pair(state, first, second, None,
-                               validate_block=lambda b, st=state: node.executor.validate_block(st, b))
+        verified = verify_pair(
+            state, first, second, None, validate_block=lambda b, st=state: node.executor.validate_block(st, b)
+        )
         assert verified.block_id == first.block_id()
         assert verified.seen_commit == second.last_commit
         node.apply_chain(h)
@@ -157,6 +158,7 @@ def _changed_ext_at_5(change: Callable[[ExtendedCommit], ExtendedCommit]) -> Cal
     def ext_for(h: int) -> bytes | None:
         ext = VOTEEXT_CHAIN.ext_commit(h)
         return change(ext).to_proto_bytes() if ext is not None and h == 5 else _honest_ext(h)
+
     return ext_for
 
 
@@ -177,8 +179,12 @@ def _last_commit_index(ext: ExtendedCommit) -> int:
         _changed_ext_at_5(_all_absent),
         _changed_ext_at_5(_bad_last_ext_signature),
     ],
-    ids=["extra-ext-commit-when-disabled", "missing-ext-commit-when-enabled", "all-absent-signatures",
-         "invalid-signature-after-two-thirds"],
+    ids=[
+        "extra-ext-commit-when-disabled",
+        "missing-ext-commit-when-enabled",
+        "all-absent-signatures",
+        "invalid-signature-after-two-thirds",
+    ],
 )
 def test_check_extended_commit(tmp_path: Path, ext_for: Callable[[int], bytes | None]) -> None:
     """TestCheckExtendedCommit: the syncer never catches up and the faulty peer is gone within 5 s."""

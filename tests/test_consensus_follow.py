@@ -30,7 +30,11 @@ def test_follower_tracks_a_producing_chain_after_the_switch(tmp_path: Path) -> N
         assert isinstance(solo, SoloEngine)
         solo.start()
         producer_reactor: BlocksyncReactor[State] = BlocksyncReactor(
-            fired(producer.handshake()), producer.block_store, producer.executor, solo, clock,
+            fired(producer.handshake()),
+            producer.block_store,
+            producer.executor,
+            solo,
+            clock,
             local_address=validator.address,
         )
         producer_reactor.start()  # the only validator: hands off at once, solo starts producing

@@ -221,8 +221,9 @@ def test_ban_expires_after_sixty_seconds() -> None:
     net = SimNetwork([FakePeer("A", 1, 10)], 1, verifier=None)
     net.start()
     net.pool.set_peer_range("A", 1, 5)
-    assert net.pool.drain_actions() == [PeerBanned("A", "lowered its range from [1, 10] to [1, 5]",
-                                                   net.clock.seconds() + 60)]
+    assert net.pool.drain_actions() == [
+        PeerBanned("A", "lowered its range from [1, 10] to [1, 5]", net.clock.seconds() + 60)
+    ]
     net.pool.set_peer_range("A", 1, 10)
     assert net.pool.max_peer_height == 0
     net.step(60.0)

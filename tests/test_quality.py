@@ -1,4 +1,7 @@
-"""The package stays ruff- and mypy-clean (the brief's non-negotiable habits)."""
+"""The code stays ruff-clean, ruff-formatted and mypy-clean (the brief's non-negotiable habits).
+
+ruff and mypy are pinned in pyproject's `test` extra, so a new release cannot fail a clean checkout.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,16 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
+SOURCES = ("cometsync", "tests", "benchmarks", "scripts", "examples")
+
+
 def test_ruff_clean() -> None:
-    result = run("ruff", "check", "cometsync", "tests", "benchmarks", "scripts")
+    result = run("ruff", "check", *SOURCES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_formatted() -> None:
+    result = run("ruff", "format", "--check", *SOURCES)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

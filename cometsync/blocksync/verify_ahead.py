@@ -52,9 +52,7 @@ class VerifyAhead:
     bridges it to its event loop.
     """
 
-    def __init__(
-        self, executor: Executor, notify_done: Callable[[], None], max_in_flight: int = 32
-    ) -> None:
+    def __init__(self, executor: Executor, notify_done: Callable[[], None], max_in_flight: int = 32) -> None:
         self._executor = executor
         self._notify_done = notify_done
         self._max_in_flight = max_in_flight

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cometsync.abci.address import grpc_target
+from cometsync.consensus.registry import available_engines
 from cometsync.p2p.errors import P2PError
 from cometsync.p2p.netaddress import NetAddress, validate_node_id
 
@@ -63,8 +64,6 @@ def proxy_app(value: str) -> str | None:
 
 def consensus_engine(value: str) -> str | None:
     """A name registered in the `cometsync.consensus` entry-point group (built-in or a plug-in)."""
-    from cometsync.consensus.engine import available_engines
-
     names = available_engines()
     if value in names:
         return None

@@ -137,7 +137,11 @@ class BlockStep:
             sig = ext_sig.commit_sig
             if sig.validator_address == self._guarded.address and sig.block_id_flag == BlockIDFlag.COMMIT:
                 sign_bytes = vote_sign_bytes(
-                    chain_id, SignedMsgType.PRECOMMIT, commit.height, commit.round, commit.block_id,
+                    chain_id,
+                    SignedMsgType.PRECOMMIT,
+                    commit.height,
+                    commit.round,
+                    commit.block_id,
                     sig.timestamp,
                 )
                 self._guarded.state_file.record(

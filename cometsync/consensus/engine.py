@@ -1,4 +1,4 @@
-"""The consensus-engine plug-in contract: what a node gives an engine, what it expects back, and discovery.
+"""The consensus-engine plug-in contract: what a node gives an engine and what it expects back.
 
 Engines are found through the entry-point group `cometsync.consensus` (name -> factory), so a third party
 ships its own engine as an installed distribution and selects it with `[cometsync] consensus_engine`.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from twisted.internet import defer
 
 from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.consensus.block_step import ProducerApp
+from cometsync.consensus.registry import ENTRY_POINT_GROUP, EngineError, available_engines, load_factory
 from cometsync.p2p.clock import Clock
 from cometsync.state import BlockExecutor, State, StateStore
 from cometsync.store import BlockStore
@@ -27,11 +27,16 @@ if TYPE_CHECKING:
     from cometsync.mempool import Mempool
     from cometsync.p2p.switch import Switch
 
-ENTRY_POINT_GROUP = "cometsync.consensus"
-
-
-class EngineError(RuntimeError):
-    """An engine cannot be found, built or started; the message says what to change."""
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ConsensusEngine",
+    "EngineApp",
+    "EngineError",
+    "EngineFactory",
+    "NodeContext",
+    "available_engines",
+    "load_engine",
+]
 
 
 class EngineApp(ProducerApp, Protocol):
@@ -83,24 +88,6 @@ class ConsensusEngine(ConsensusHandoff[State], Protocol):
 EngineFactory = Callable[[NodeContext], ConsensusEngine]
 
 
-def available_engines() -> list[str]:
-    """Names registered in the `cometsync.consensus` entry-point group, sorted."""
-    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-
-
 def load_engine(name: str) -> EngineFactory:
-    """The factory registered as `name`; EngineError lists the available names when there is none."""
-    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-    if not matches:
-        available = ", ".join(available_engines()) or "none"
-        raise EngineError(
-            f"unknown consensus engine {name!r}: no entry point {name!r} in group {ENTRY_POINT_GROUP!r} "
-            f"(available: {available})"
-        )
-    try:
-        factory = matches[0].load()
-    except Exception as exc:
-        raise EngineError(f"consensus engine {name!r} ({matches[0].value}) failed to load: {exc}") from exc
-    if not callable(factory):
-        raise EngineError(f"consensus engine {name!r} ({matches[0].value}) is not callable")
-    return factory  # type: ignore[no-any-return]
+    """The engine factory registered as `name` (see `consensus.registry`)."""
+    return cast(EngineFactory, load_factory(name))

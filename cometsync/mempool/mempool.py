@@ -117,9 +117,7 @@ class Mempool:
         if self.size() >= self.config.size or tx_size + self._bytes > self.config.max_txs_bytes:
             raise MempoolIsFull(self.size(), self.config.size, self._bytes, self.config.max_txs_bytes)
 
-    def _checked_first_time(
-        self, response: abci_pb2.ResponseCheckTx, tx: bytes
-    ) -> abci_pb2.ResponseCheckTx:
+    def _checked_first_time(self, response: abci_pb2.ResponseCheckTx, tx: bytes) -> abci_pb2.ResponseCheckTx:
         if response.code != CODE_OK:
             if not self.config.keep_invalid_txs_in_cache:
                 self._cache.remove(tx_key(tx))

@@ -11,6 +11,7 @@ import ctypes
 import os
 import signal
 import sys
+from pathlib import Path
 
 PARENT_PID_ENV = "COMETSYNC_NODE_PID"
 PR_SET_PDEATHSIG = 1
@@ -27,11 +28,12 @@ def _stop_when_parent_dies(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def main() -> None:
+def main(home: str, listen: str) -> None:
+    """Serve the kvstore under `home` on `listen` (the node passes both), exiting with its status."""
     os.setsid()
     parent = os.environ.get(PARENT_PID_ENV, "")
     if parent.isdigit():
         _stop_when_parent_dies(int(parent))
-    from cometsync.cli.main import main as cli_main
+    from cometsync.abci.kvstore.serve import main_with_errors
 
-    cli_main()
+    sys.exit(main_with_errors(Path(home), listen))

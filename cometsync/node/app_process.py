@@ -13,11 +13,11 @@ from typing import Any
 from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
 
+from cometsync.abci.kvstore.serve import READY_PREFIX
 from cometsync.node.app_child import PARENT_PID_ENV
 from cometsync.node.errors import NodeStartError
 
-CHILD_MAIN = "from cometsync.node.app_child import main; main()"
-READY_PREFIX = "kvstore listening on "
+CHILD_MAIN = "import sys; from cometsync.node.app_child import main; main(*sys.argv[1:])"
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 MAX_LINE_BYTES = 64 * 1024
@@ -75,10 +75,7 @@ class KVStoreProcess:
             sys.executable,
             "-c",
             CHILD_MAIN,
-            "kvstore",
-            "--home",
             str(self._home),
-            "--listen",
             self._listen,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}

@@ -244,8 +244,15 @@ class BlockPool(Generic[BlockT, CommitT]):
     def status(self) -> PoolStatus:
         now = self._now()
         peers = tuple(
-            PeerStatus(p.peer_id, p.base, p.height, p.num_pending, p.byte_rate(now), p.block_rate(now),
-                       p.blocks_delivered)
+            PeerStatus(
+                p.peer_id,
+                p.base,
+                p.height,
+                p.num_pending,
+                p.byte_rate(now),
+                p.block_rate(now),
+                p.blocks_delivered,
+            )
             for p in self._sorted_peers
         )
         banned = tuple(BanStatus(peer, until - now) for peer, until in self._banned.items() if until > now)
@@ -453,7 +460,8 @@ class BlockPool(Generic[BlockT, CommitT]):
         judged = {
             peer.peer_id: peer.latency
             for peer in self._peers.values()
-            if peer.num_pending > 0 and peer.latency is not None
+            if peer.num_pending > 0
+            and peer.latency is not None
             and peer.latency_samples >= self.config.latency_samples
         }
         slow: list[tuple[str, float, float]] = []

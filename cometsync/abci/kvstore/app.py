@@ -207,7 +207,7 @@ class KVStoreApp:
             state=AppState(size=self._committed.size + len(req.txs), height=req.height),
             validator_updates=[
                 self._punishment(m) for m in req.misbehavior if m.type == abci_pb2.DUPLICATE_VOTE
-            ]
+            ],
         )
         results = []
         for tx in req.txs:
