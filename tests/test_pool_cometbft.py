@@ -16,6 +16,7 @@ from test_pool_harness import (
 )
 from twisted.internet import task
 
+from cometsync.clock import Periodic
 from cometsync.pool import AddBlockOutcome, BlockPool, PeerError, PoolConfig
 
 MAX_INT64 = 2**63 - 1
@@ -53,7 +54,7 @@ def test_remove_peer_recomputes_max_peer_height() -> None:
     assert pool.max_peer_height == 0
 
 
-def grow_chain_every_second(net: SimNetwork) -> task.LoopingCall:
+def grow_chain_every_second(net: SimNetwork) -> Periodic:
     """Every peer gains a block per second and reports it (the Go test's ticker goroutine)."""
 
     def grow() -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
 from twisted.internet import task
-from twisted.internet.interfaces import IReactorTime
 
+from cometsync.clock import Periodic
 from cometsync.pool import AddBlockOutcome, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
 
 GENESIS_TIME = 1_700_000_000.0
@@ -185,11 +184,10 @@ class SimNetwork:
             self._next_verify = now + self._verify_interval
             self.pump()
 
-    def every(self, interval: float, action: Callable[[], None]) -> task.LoopingCall:
+    def every(self, interval: float, action: Callable[[], None]) -> Periodic:
         """Run `action` every `interval` simulated seconds (first call after one interval)."""
-        loop = task.LoopingCall(action)
-        loop.clock = cast(IReactorTime, self.clock)
-        loop.start(interval, now=False)
+        loop = Periodic(self.clock, interval, action)
+        loop.start()
         return loop
 
     def run_until(self, done: Callable[[], bool], *, step: float = 0.01, max_seconds: float = 60.0) -> bool:

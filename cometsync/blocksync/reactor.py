@@ -35,13 +35,12 @@ from cometsync.blocksync.codec import (
 from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.blocksync.metrics import SyncMetrics
 from cometsync.blocksync.msg_filter import MsgBytesFilter, SyncState
-from cometsync.blocksync.periodic import Periodic
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, ChainStateView, StateT
 from cometsync.blocksync.sync_loop import SyncLoop
 from cometsync.blocksync.verify import VerifiedBlock
 from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.clock import Clock, DelayedCall, Periodic, cancel_call
 from cometsync.p2p.channel import ChannelDescriptor
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.reactor import Reactor
 from cometsync.pool import BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
 from cometsync.pool.pool import AddBlockOutcome

@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, StateT
 from cometsync.blocksync.verify import PairVerificationError, VerifiedBlock, verify_pair
 from cometsync.blocksync.verify_ahead import VerifyAhead
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
+from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.pool import BlockPool
 from cometsync.types import Block, ExtendedCommit
 

@@ -12,7 +12,8 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from cometsync.rpc.env import Clock, PoolView
+from cometsync.clock import Clock
+from cometsync.rpc.env import PoolView
 from cometsync.rpc.progress import SyncProgress
 
 COMETBFT_NAMESPACE = "cometbft"

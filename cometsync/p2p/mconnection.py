@@ -15,8 +15,8 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
+from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.channel import Channel, ChannelDescriptor
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.delimited import DelimitedReader, delimit
 from cometsync.p2p.errors import DecodeError, MConnectionError, P2PError
 from cometsync.p2p.rate_limit import TokenBucket

@@ -10,20 +10,15 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable
-from typing import Generic, Protocol
+from typing import Generic
 
+from cometsync.clock import Clock
 from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
 from cometsync.pool.config import PoolConfig
 from cometsync.pool.peer import PoolPeer
 from cometsync.pool.requester import BlockT, CommitT, Requester
 from cometsync.pool.status import BanStatus, CaughtUp, PeerStatus, PoolStatus
 from cometsync.pool.sync_tracker import SyncTracker
-
-
-class Clock(Protocol):
-    """The part of twisted's IReactorTime the pool uses; `seconds()` must be Unix time (SyncTracker)."""
-
-    def seconds(self) -> float: ...
 
 
 class PoolError(RuntimeError):
