@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from twisted.internet import task
 
 from cometsync.clock import Periodic
-from cometsync.pool import AddBlockOutcome, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.pool import Action, AddBlockOutcome, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
 
 GENESIS_TIME = 1_700_000_000.0
 BLOCK_INTERVAL = 1.0
@@ -147,20 +148,28 @@ class SimNetwork:
                 self._perform(action)
         raise AssertionError("pool keeps producing actions")
 
-    def _perform(self, action: SendRequest | PeerError | PeerBanned) -> None:
-        if isinstance(action, SendRequest):
-            self.requests.append(action)
-            peer = self.peers[action.peer_id]
-            if peer.connected and not peer.silent:
-                at = peer.answer_time(self.clock.seconds())
-                self.clock.callLater(at - self.clock.seconds(), self._deliver, peer, action.height)
-        elif isinstance(action, PeerError):
-            self.errors.append(action)
-            if self._disconnect_on_error:
-                self.peers[action.peer_id].connected = False
-                self.pool.remove_peer(action.peer_id)
-        else:
-            self.bans.append(action)
+    def _perform(self, action: Action) -> None:
+        match action:
+            case SendRequest():
+                self.requests.append(action)
+                peer = self.peers[action.peer_id]
+                if peer.connected and not peer.silent:
+                    at = peer.answer_time(self.clock.seconds())
+                    self.clock.callLater(at - self.clock.seconds(), self._deliver, peer, action.height)
+            case PeerError():
+                self.errors.append(action)
+                self._disconnect(action.peer_id)
+            case PeerBanned():
+                self.bans.append(action)
+                if action.disconnect:
+                    self._disconnect(action.peer_id)
+            case _:
+                assert_never(action)
+
+    def _disconnect(self, peer_id: str) -> None:
+        if self._disconnect_on_error:
+            self.peers[peer_id].connected = False
+            self.pool.remove_peer(peer_id)
 
     def _deliver(self, peer: FakePeer, height: int) -> None:
         if not peer.connected:
