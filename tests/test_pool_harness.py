@@ -14,7 +14,16 @@ from typing import assert_never
 from twisted.internet import task
 
 from cometsync.clock import Periodic
-from cometsync.pool import Action, AddBlockOutcome, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.pool import (
+    Action,
+    AddBlockOutcome,
+    BlockPool,
+    PeerBanned,
+    PeerError,
+    PoolConfig,
+    RequestStatus,
+    SendRequest,
+)
 
 GENESIS_TIME = 1_700_000_000.0
 BLOCK_INTERVAL = 1.0
@@ -52,6 +61,7 @@ class FakePeer:
     silent: bool = False
     missing: frozenset[int] = frozenset()
     malicious: bool = False
+    answers_status: bool = True
     connected: bool = True
     served: list[int] = field(default_factory=list)
     _free_at: float = 0.0
@@ -156,6 +166,10 @@ class SimNetwork:
                 if peer.connected and not peer.silent:
                     at = peer.answer_time(self.clock.seconds())
                     self.clock.callLater(at - self.clock.seconds(), self._deliver, peer, action.height)
+            case RequestStatus(peer_id=peer_id):
+                peer = self.peers[peer_id]
+                if peer.connected and peer.answers_status:
+                    self.clock.callLater(peer.service_time, self._answer_status, peer)
             case PeerError():
                 self.errors.append(action)
                 self._disconnect(action.peer_id)
@@ -165,6 +179,10 @@ class SimNetwork:
                     self._disconnect(action.peer_id)
             case _:
                 assert_never(action)
+
+    def _answer_status(self, peer: FakePeer) -> None:
+        if peer.connected:
+            self.introduce(peer)
 
     def _disconnect(self, peer_id: str) -> None:
         if self._disconnect_on_error:

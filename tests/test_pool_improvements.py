@@ -56,17 +56,18 @@ def test_peer_whose_blocks_take_far_longer_is_dropped() -> None:
     assert "answers in" in net.errors[0].reason
 
 
-def test_no_block_response_releases_the_slot_and_backs_off() -> None:
-    picky = FakePeer("picky", 1, 200, missing=frozenset(range(10, 21)))
+def test_no_block_response_releases_the_slot_and_is_never_re_asked() -> None:
+    """CometBFT re-asks a refusing peer in a loop and never frees its slot; here a refusal is final."""
+    picky = FakePeer("picky", 1, 200, missing=frozenset(range(10, 21)), answers_status=False)
     honest = FakePeer("honest", 1, 200)
-    net = SimNetwork([picky, honest], 1)
+    net = SimNetwork([picky, honest], 1, PoolConfig(max_refusals=100))
     net.start()
     assert net.run_until(lambda: net.pool.height == 199, max_seconds=60)
-    assert net.errors == []
+    assert net.errors == [] and net.bans == []
     status = net.pool.status()
     assert sum(p.num_pending for p in status.peers) == status.num_in_flight
-    refusals = [r for r in net.requests if r.peer_id == "picky" and 10 <= r.height <= 20]
-    assert len(refusals) <= 11 * 2  # not re-asked in a tight loop
+    refused = [r.height for r in net.requests if r.peer_id == "picky" and r.height in picky.missing]
+    assert refused and len(refused) == len(set(refused))
 
 
 def test_late_duplicate_from_the_second_peer_is_tolerated() -> None:

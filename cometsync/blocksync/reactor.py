@@ -42,7 +42,7 @@ from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
 from cometsync.clock import Clock, DelayedCall, Periodic, cancel_call
 from cometsync.p2p.channel import ChannelDescriptor
 from cometsync.p2p.reactor import Reactor
-from cometsync.pool import Action, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.pool import Action, BlockPool, PeerBanned, PeerError, PoolConfig, RequestStatus, SendRequest
 from cometsync.pool.pool import AddBlockOutcome
 from cometsync.types import Block, ExtendedCommit
 
@@ -276,6 +276,10 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
                 peer = self._peers.get(peer_id)
                 if peer is not None:
                     peer.try_send(BLOCKSYNC_CHANNEL, encode(BlockRequest(height)))
+            case RequestStatus(peer_id=peer_id):
+                peer = self._peers.get(peer_id)
+                if peer is not None:
+                    peer.try_send(BLOCKSYNC_CHANNEL, encode(StatusRequest()))
             case PeerError(peer_id=peer_id, reason=reason):
                 peer = self._peers.get(peer_id)
                 if peer is not None:

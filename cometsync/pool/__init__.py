@@ -1,6 +1,6 @@
 """Sans-IO block pool: which height to ask from which peer, when to drop a peer, when we are caught up."""
 
-from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
+from cometsync.pool.actions import Action, PeerBanned, PeerError, RequestStatus, SendRequest
 from cometsync.pool.config import PoolConfig
 from cometsync.pool.pool import AddBlockOutcome, BlockPool, PoolError
 from cometsync.pool.requester import HasHeight
@@ -20,6 +20,7 @@ __all__ = [
     "PoolConfig",
     "PoolError",
     "PoolStatus",
+    "RequestStatus",
     "SendRequest",
     "SyncTracker",
 ]

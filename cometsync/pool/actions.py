@@ -17,6 +17,13 @@ class SendRequest:
 
 
 @dataclass(frozen=True)
+class RequestStatus:
+    """Send a StatusRequest to `peer_id`: it refused a height it claims, its answer confirms a lie or not."""
+
+    peer_id: str
+
+
+@dataclass(frozen=True)
 class PeerError:
     """Disconnect `peer_id` without a ban (CometBFT's StopPeerForError); the pool already forgot the peer."""
 
@@ -35,4 +42,4 @@ class PeerBanned:
     disconnect: bool
 
 
-Action = SendRequest | PeerError | PeerBanned
+Action = SendRequest | RequestStatus | PeerError | PeerBanned

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Generic, assert_never
 
 from cometsync.clock import Clock
-from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
+from cometsync.pool.actions import Action, PeerBanned, PeerError, RequestStatus, SendRequest
 from cometsync.pool.config import PoolConfig
 from cometsync.pool.peer import PoolPeer
 from cometsync.pool.requester import BlockT, CommitT, Requester
@@ -116,6 +116,15 @@ class BlockPool(Generic[BlockT, CommitT]):
                 self._remove_and_ban(peer_id, reason)
                 self.make_requests()
                 return
+            refused = peer.refused_from
+            if refused is not None and base <= refused <= height:
+                self._remove_and_ban(
+                    peer_id, f"still claims [{base}, {height}] after refusing block {refused}"
+                )
+                self.make_requests()
+                return
+            if refused is not None and refused < base:
+                peer.refused_from = None  # it pruned that block: an honest refusal
             peer.base, peer.height = base, height
         else:
             if self.is_peer_banned(peer_id):
@@ -198,18 +207,22 @@ class BlockPool(Generic[BlockT, CommitT]):
     def redo_request_from(self, height: int, peer_id: str) -> None:
         """A NoBlockResponse: free the slot and ask someone else; refusing a claimed height is a strike.
 
-        The peer is never asked for `height` or above again (its servable height drops below it, and so may
-        `max_peer_height`: a liar's claim stops holding us in blocksync at once); at `max_refusals` it is
-        banned and dropped.
+        The peer is not asked for `height` or above again (its servable height drops below it, and so may
+        `max_peer_height`: a liar's claim stops holding us in blocksync at once) and is asked for its status:
+        if it still claims the height it is banned and dropped (an honest peer that pruned it reports a
+        higher base). At `max_refusals` strikes it is banned and dropped without waiting for its status.
         """
         requester = self._requesters.get(height)
         peer = self._peers.get(peer_id)
         if requester is None or peer is None or not requester.may_answer(peer_id):
             return
         self._redo(requester, peer_id, drop_block=True)
+        first_refusal = peer.refused_from is None
         if peer.refused(height):
             reason = f"refused block {height} while claiming [{peer.base}, {peer.height}]"
             if not self._strike(peer_id, reason):
+                if first_refusal:
+                    self._actions.append(RequestStatus(peer_id))
                 self._update_max_peer_height()
         self.make_requests()
 
