@@ -72,9 +72,7 @@ def pop_one(net: SimNetwork) -> None:
     if first is None or second is None:
         return
     if not second.genuine:
-        sender = net.pool.block_sender(second.height)
-        assert sender is not None
-        net.pool.remove_peer_and_redo_all_requests(sender, "second block is fake")
+        assert net.pool.punish_block_senders([second.height], "second block is fake")
     else:
         net.pool.pop_request(first.time)
 

@@ -104,9 +104,7 @@ def pop_verified(net: SimNetwork) -> None:
         if first is None or second is None:
             return
         if not second.genuine:
-            sender = net.pool.block_sender(second.height)
-            assert sender is not None
-            net.pool.remove_peer_and_redo_all_requests(sender, "fake block")
+            assert net.pool.punish_block_senders([second.height], "fake block")
             return
         net.pool.pop_request(first.time)
 

@@ -136,7 +136,7 @@ def test_attributed_failure_punishes_only_the_guilty_sender() -> None:
     net.step(3.0)
     senders = deliver_first_two(net)
     assert senders[1] != senders[2]
-    net.pool.remove_peer_and_redo_all_requests(senders[2], "bad commit in block 2")
+    assert net.pool.punish_block_senders([2], "bad commit in block 2") == [senders[2]]
     first, second, _ = net.pool.peek_two_blocks()
     assert first is not None and second is None
     assert net.pool.is_peer_banned(senders[2]) and not net.pool.is_peer_banned(senders[1])

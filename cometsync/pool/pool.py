@@ -140,27 +140,22 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._remove_peer(peer_id, drop_blocks=False)
         self.make_requests()
 
-    def remove_peer_and_redo_all_requests(self, peer_id: str, reason: str) -> None:
-        """A block from this peer failed verification: drop its blocks, re-ask, ban it and disconnect it."""
-        self._remove_and_ban(peer_id, reason)
-        self.make_requests()
-
     def punish_block_senders(self, heights: Iterable[int], reason: str) -> list[str]:
-        """CometBFT's rule when (first, second) fails and the fault is not attributable: punish both."""
+        """Ban and disconnect whoever sent the blocks at `heights` and drop their blocks.
+
+        The sync loop passes one height when verification names the faulty block, both of (first, second)
+        otherwise (CometBFT's rule).
+        """
         senders: list[str] = []
         for height in heights:
-            sender = self.block_sender(height)
+            requester = self._requesters.get(height)
+            sender = requester.sender if requester is not None else None
             if sender is not None and sender not in senders:
                 senders.append(sender)
         for sender in senders:  # all gone before anything is re-asked, so no sender gets it again
             self._remove_and_ban(sender, reason)
         self.make_requests()
         return senders
-
-    def block_sender(self, height: int) -> str | None:
-        """Which peer delivered the block held at `height` (for attributing a verification failure)."""
-        requester = self._requesters.get(height)
-        return requester.sender if requester is not None else None
 
     def is_peer_banned(self, peer_id: str) -> bool:
         until = self._banned.get(peer_id)
