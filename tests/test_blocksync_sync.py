@@ -96,6 +96,9 @@ def test_sync_localnet_chain_to_the_same_app_hash_and_switch(tmp_path: Path) -> 
     assert syncer.block_store.height == state.last_block_height
     assert syncer_reactor.metrics.blocks_synced == state.last_block_height
     assert syncer_reactor.metrics.txs_synced > 190
+    assert syncer_reactor.metrics.verify_seconds.count == state.last_block_height
+    assert syncer_reactor.metrics.apply_seconds.count == state.last_block_height
+    assert syncer_reactor.metrics.peer_bans == 0
     assert network.disconnects == []
 
 
@@ -301,3 +304,5 @@ def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
     assert syncer_reactor.pool.is_peer_banned("corrupt") and syncer_reactor.pool.is_peer_banned("liar")
     assert not syncer_reactor.pool.is_peer_banned("honest")
     assert "honest" in network.open_peers("syncer") and "corrupt" not in network.open_peers("syncer")
+    assert "liar" not in network.open_peers("syncer")  # lowering its claim disconnects it too
+    assert syncer_reactor.metrics.peer_bans == 2

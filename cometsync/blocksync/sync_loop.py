@@ -106,7 +106,7 @@ class SyncLoop(Generic[StateT]):
 
     def _step(self) -> None:
         self._call = None
-        if self._stopped:
+        if self._stopped or self._applying:  # a poke from plan() below may have queued a step meanwhile
             return
         self._ahead.plan(self.state)
         first, second, ext_commit = self._pool.peek_two_blocks()
