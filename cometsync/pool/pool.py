@@ -422,8 +422,10 @@ class BlockPool(Generic[BlockT, CommitT]):
                 or not peer.can_serve(requester.height)
             ):
                 continue
+            was_idle = peer.num_pending == 0
             peer.add_pending(now)
-            self._watch(peer)
+            if was_idle:  # its no-block timeout starts now; later requests do not move it
+                self._watch(peer)
             requester.assign(peer.peer_id, now, second=second)
             self._actions.append(SendRequest(peer.peer_id, requester.height))
             return True
