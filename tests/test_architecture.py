@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cometsync"
 GENERATED = PACKAGE / "proto" / "tendermint"
 
 FLOORS: list[set[str]] = [
-    {"proto", "crypto", "pool", "plugins", "clock"},
+    {"clock", "plugins"},
+    {"proto", "crypto", "pool"},
     {"types", "p2p", "mempool"},
     {"store", "abci"},
     {"state", "config"},

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 from twisted.internet import defer
 
 from cometsync.blocksync.handoff import ConsensusHandoff
+from cometsync.clock import Clock
 from cometsync.consensus.block_step import ProducerApp
-from cometsync.p2p.clock import Clock
 from cometsync.plugins import ENTRY_POINT_GROUP, EngineError, available_engines, load_factory
 from cometsync.state import BlockExecutor, State, StateStore
 from cometsync.store import BlockStore
