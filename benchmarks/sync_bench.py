@@ -310,8 +310,8 @@ async def sync(reactor: Any, params: ChainParams, home: Path, servers: str, work
             peak_rss = _peak_rss_mib()
             await switch.stop()
             syncer.stop()
-            if syncer.fatal_error is not None:
-                raise RuntimeError(f"sync failed: {syncer.fatal_error.getErrorMessage()}")
+            if syncer.failure is not None:
+                raise RuntimeError(str(syncer.failure))
             assert timings.first_apply is not None
             return SyncResult(
                 switched=switched,

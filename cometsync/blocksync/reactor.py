@@ -7,12 +7,14 @@ verify-ahead executor may complete elsewhere (bridged with `call_from_thread`).
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol
 
+from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from cometsync.blocksync.codec import (
@@ -56,6 +58,62 @@ BLOCKSYNC_CHANNEL_DESCRIPTOR = ChannelDescriptor(
     recv_buffer_capacity=RECV_BUFFER_CAPACITY,
     recv_message_capacity=MAX_MSG_SIZE,
 )
+
+
+class Phase(enum.Enum):
+    """Where the reactor is in its life; `BlocksyncReactor._enter` is the one place that moves it."""
+
+    IDLE = "idle"
+    """Built, serving peers; blocksync not started (or started with `blocksync=False`)."""
+    SYNCING = "syncing"
+    """The pool requests blocks and the loop applies them; the 1 s caught-up check runs."""
+    SWITCHED = "switched"
+    """Handed off to consensus: pool and loop stopped, late BlockResponses tolerated and dropped."""
+    FOLLOWING = "following"
+    """Handed off, but the pool and loop keep ingesting each new block (the `follow` engine)."""
+    FAILED = "failed"
+    """A block could not be stored or applied: the local state cannot follow the chain (CometBFT panics)."""
+    STOPPED = "stopped"
+    """Stopped by the node's shutdown."""
+
+    @property
+    def catching_up(self) -> bool:
+        """CometBFT's `catching_up`: true until the hand-off; a failed or stopped reactor no longer is."""
+        return self in (Phase.IDLE, Phase.SYNCING)
+
+    @property
+    def handed_off(self) -> bool:
+        return self in (Phase.SWITCHED, Phase.FOLLOWING)
+
+
+_NEXT_PHASES: dict[Phase, frozenset[Phase]] = {
+    Phase.IDLE: frozenset({Phase.SYNCING, Phase.SWITCHED, Phase.STOPPED}),
+    Phase.SYNCING: frozenset({Phase.SWITCHED, Phase.FOLLOWING, Phase.FAILED, Phase.STOPPED}),
+    Phase.SWITCHED: frozenset({Phase.STOPPED}),
+    Phase.FOLLOWING: frozenset({Phase.FAILED, Phase.STOPPED}),
+    Phase.FAILED: frozenset(),
+    Phase.STOPPED: frozenset(),
+}
+_FILTER_STATES: dict[Phase, SyncState] = {
+    Phase.IDLE: SyncState.INACTIVE,
+    Phase.SYNCING: SyncState.ACTIVE,
+    Phase.FOLLOWING: SyncState.ACTIVE,
+    Phase.SWITCHED: SyncState.STOPPED_AFTER_SWITCH,
+    Phase.FAILED: SyncState.STOPPED_AFTER_SWITCH,
+    Phase.STOPPED: SyncState.STOPPED_AFTER_SWITCH,
+}
+_POOL_RUNS = frozenset({Phase.SYNCING, Phase.FOLLOWING})
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """Why blocksync failed: the height it could not store or apply, and the error's message."""
+
+    height: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"blocksync failed at height {self.height}: {self.reason}"
 
 
 class BlocksyncPeer(Protocol):
@@ -130,18 +188,34 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             on_applied=self._block_applied,
             on_fatal=self._sync_failed,
         )
-        self.fatal_error: Failure | None = None
-        self.switched = False
-        self.following = False
-        self._follow_after_switch = False
+        self._phase = Phase.IDLE
+        self._phase_after_switch = Phase.SWITCHED
+        self._failure: SyncFailure | None = None
+        self.failed: defer.Deferred[SyncFailure] = defer.Deferred()
+        """Fires once, on entering FAILED (the node stops on it)."""
         self._tick_call: DelayedCall | None = None
-        self._status_poll = Periodic(clock, self.config.status_interval, self.broadcast_status_request)
-        self._switch_check = Periodic(clock, self.config.switch_interval, self.check_switch_to_consensus)
+        status_poll = Periodic(clock, self.config.status_interval, self.broadcast_status_request)
+        follow_poll = Periodic(clock, self.config.follow_status_interval, self.broadcast_status_request)
+        switch_check = Periodic(clock, self.config.switch_interval, self.check_switch_to_consensus)
+        self._periodics = (status_poll, follow_poll, switch_check)
+        self._periodics_in: dict[Phase, tuple[Periodic, ...]] = {
+            Phase.SYNCING: (status_poll, switch_check),
+            Phase.FOLLOWING: (follow_poll,),
+        }
 
     @property
     def state(self) -> StateT:
         """The state after the last applied block (the one handed to consensus after the switch)."""
         return self.loop.state
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def failure(self) -> SyncFailure | None:
+        """Set once the phase is FAILED."""
+        return self._failure
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,19 +227,14 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             log.info("we are the only validator: switching to consensus without blocksync")
             self._switch("only validator", blocks_synced=0)
             return
-        self.pool.start()
-        self.filter.state = SyncState.ACTIVE
-        self.metrics.syncing = True
-        self.metrics.started_at = self._clock.seconds()
-        self._status_poll.start()
-        self._switch_check.start()
+        self._enter(Phase.SYNCING)
         self.broadcast_status_request()
         self._perform_pool_actions()
 
     def stop(self) -> None:
-        """Stop syncing without a hand-off (node shutdown)."""
-        self.following = False
-        self._stop_syncing()
+        """Stop syncing or following without a hand-off (node shutdown); a failed reactor stays FAILED."""
+        if Phase.STOPPED in _NEXT_PHASES[self._phase]:
+            self._enter(Phase.STOPPED)
 
     def follow_after_switch(self) -> None:
         """Keep fetching, verifying and applying blocks after the hand-off (the `follow` engine asks this).
@@ -173,7 +242,30 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         The pool and sync loop stay as they are; only the caught-up check stops and peers are polled for
         their status every `follow_status_interval`, so each newly committed block is ingested.
         """
-        self._follow_after_switch = True
+        self._phase_after_switch = Phase.FOLLOWING
+
+    def _enter(self, phase: Phase) -> None:
+        """The one transition: the filter, `metrics.syncing`, the pool, the loop and the periodic calls all
+        follow the phase from here."""
+        if phase not in _NEXT_PHASES[self._phase]:
+            raise RuntimeError(f"blocksync cannot go from {self._phase.name} to {phase.name}")
+        self._phase = phase
+        self.filter.state = _FILTER_STATES[phase]
+        self.metrics.syncing = phase is Phase.SYNCING
+        running = self._periodics_in.get(phase, ())
+        for periodic in self._periodics:
+            if periodic not in running:
+                periodic.stop()
+        if phase is Phase.SYNCING:
+            self.pool.start()
+            self.metrics.started_at = self._clock.seconds()
+        elif phase not in _POOL_RUNS:
+            self.loop.stop()
+            self.pool.stop()
+            cancel_call(self._tick_call)
+            self._tick_call = None
+        for periodic in running:
+            periodic.start()
 
     # ------------------------------------------------------------------ p2p.Reactor
 
@@ -320,7 +412,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def check_switch_to_consensus(self) -> None:
         """CometBFT's 1 s check: caught up (pool incl. SyncTracker) or our own power blocks the chain."""
-        if not self.pool.is_running or self.switched:
+        if self._phase is not Phase.SYNCING:
             return
         state = self.state
         if self._missing_extended_commit(state):
@@ -362,41 +454,20 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if self.loop.applying:
             return
         log.info("switching to consensus at height %d: %s", self.state.last_block_height, reason)
-        if self._follow_after_switch and self.pool.is_running:
-            self._keep_following()
-        else:
-            self._stop_syncing()
-            self.filter.state = SyncState.STOPPED_AFTER_SWITCH
-        self.switched = True
+        following = self._phase is Phase.SYNCING and self._phase_after_switch is Phase.FOLLOWING
+        self._enter(Phase.FOLLOWING if following else Phase.SWITCHED)
         self._handoff.switch_to_consensus(self.state, blocks_synced)
-
-    def _keep_following(self) -> None:
-        self.following = True
-        self.metrics.syncing = False
-        self._switch_check.stop()
-        self._status_poll.stop()
-        self._status_poll = Periodic(
-            self._clock, self.config.follow_status_interval, self.broadcast_status_request
-        )
-        self._status_poll.start()
-
-    def _stop_syncing(self) -> None:
-        self.loop.stop()
-        self.pool.stop()
-        self.metrics.syncing = False
-        self._status_poll.stop()
-        self._switch_check.stop()
-        cancel_call(self._tick_call)
-        self._tick_call = None
 
     def _block_applied(self, verified: VerifiedBlock, state: StateT) -> None:
         block = verified.block
         self.metrics.record_block(block.height, len(block.txs), block.size())
 
     def _sync_failed(self, failure: Failure) -> None:
-        self.fatal_error = failure
-        self.following = False
-        self._stop_syncing()
+        """The block after the state's last one could not be saved or applied: FAILED, for good."""
+        self._failure = SyncFailure(self.state.last_block_height + 1, failure.getErrorMessage())
+        log.error("%s", self._failure)
+        self._enter(Phase.FAILED)
+        self.failed.callback(self._failure)
 
 
 def _call_now(action: Callable[[], None]) -> None:

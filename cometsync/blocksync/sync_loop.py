@@ -31,7 +31,8 @@ class SyncLoop(Generic[StateT]):
 
     `after_pool_call` lets the owner act on the pool's queued actions (requests, disconnects);
     `on_applied` sees every applied block (metrics); `on_fatal` gets an apply/store failure, after which
-    the loop stops (CometBFT panics: the local state can no longer follow the chain).
+    the loop stops (CometBFT panics: the local state can no longer follow the chain) and the owner reports
+    it.
     """
 
     def __init__(
@@ -147,6 +148,5 @@ class SyncLoop(Generic[StateT]):
     def _fail(self, failure: Failure) -> None:
         self._applying = False
         self.stop()
-        log.error("blocksync stopped: %s", failure.getErrorMessage())
         self._on_fatal(failure)
         self._notify_idle()
