@@ -7,15 +7,13 @@ memory) until SIGTERM.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from typing import Any
 
 import grpc
+from abci_test_server import serve_until_stopped
 
 from cometsync.abci.kvstore.app import KVStoreApp
-from cometsync.abci.kvstore.server import ABCIGrpcServer
 from cometsync.abci.kvstore.servicer import KVStoreServicer
 from cometsync.abci.kvstore.store import MemoryStorage
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
@@ -39,14 +37,7 @@ class FailsFinalizeBlockFrom(KVStoreServicer):
 
 
 def main() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    server = ABCIGrpcServer(FailsFinalizeBlockFrom(int(sys.argv[1])), "127.0.0.1:0")
-    port = server.start()
-    print(f"failing app listening on 127.0.0.1:{port}", flush=True)
-    stop.wait()
-    server.stop(1.0)
+    serve_until_stopped(FailsFinalizeBlockFrom(int(sys.argv[1])), "failing app")
 
 
 if __name__ == "__main__":
