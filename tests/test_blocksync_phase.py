@@ -21,7 +21,8 @@ from twisted.internet import defer
 
 from cometsync.abci import ABCIError
 from cometsync.blocksync.msg_filter import SyncState
-from cometsync.blocksync.reactor import BlocksyncReactor, Phase, SyncFailure
+from cometsync.blocksync.phase import Phase, SyncFailure
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc import InternalError, handlers
 from cometsync.rpc.params import Params

@@ -9,7 +9,8 @@ from blocksync_fixtures import Network, fired, run_until
 from consensus_fixtures import DevnetNode, ProposingApp, clock_at, devnet
 
 from cometsync.blocksync.handoff import DeferredHandoff
-from cometsync.blocksync.reactor import BlocksyncReactor, Phase
+from cometsync.blocksync.phase import Phase
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.consensus.engine import load_engine
 from cometsync.consensus.follow import FollowEngine
 from cometsync.consensus.solo import SoloEngine

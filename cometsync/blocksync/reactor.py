@@ -7,7 +7,6 @@ verify-ahead executor may complete elsewhere (bridged with `call_from_thread`).
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -36,8 +35,9 @@ from cometsync.blocksync.codec import (
 )
 from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.blocksync.metrics import SyncMetrics
-from cometsync.blocksync.msg_filter import MsgBytesFilter, SyncState
+from cometsync.blocksync.msg_filter import MsgBytesFilter
 from cometsync.blocksync.periodic import Periodic
+from cometsync.blocksync.phase import FILTER_STATES, NEXT_PHASES, POOL_RUNS, Phase, SyncFailure
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, ChainStateView, StateT
 from cometsync.blocksync.sync_loop import SyncLoop
 from cometsync.blocksync.verify import VerifiedBlock
@@ -58,62 +58,6 @@ BLOCKSYNC_CHANNEL_DESCRIPTOR = ChannelDescriptor(
     recv_buffer_capacity=RECV_BUFFER_CAPACITY,
     recv_message_capacity=MAX_MSG_SIZE,
 )
-
-
-class Phase(enum.Enum):
-    """Where the reactor is in its life; `BlocksyncReactor._enter` is the one place that moves it."""
-
-    IDLE = "idle"
-    """Built, serving peers; blocksync not started (or started with `blocksync=False`)."""
-    SYNCING = "syncing"
-    """The pool requests blocks and the loop applies them; the 1 s caught-up check runs."""
-    SWITCHED = "switched"
-    """Handed off to consensus: pool and loop stopped, late BlockResponses tolerated and dropped."""
-    FOLLOWING = "following"
-    """Handed off, but the pool and loop keep ingesting each new block (the `follow` engine)."""
-    FAILED = "failed"
-    """A block could not be stored or applied: the local state cannot follow the chain (CometBFT panics)."""
-    STOPPED = "stopped"
-    """Stopped by the node's shutdown."""
-
-    @property
-    def catching_up(self) -> bool:
-        """CometBFT's `catching_up`: true until the hand-off; a failed or stopped reactor no longer is."""
-        return self in (Phase.IDLE, Phase.SYNCING)
-
-    @property
-    def handed_off(self) -> bool:
-        return self in (Phase.SWITCHED, Phase.FOLLOWING)
-
-
-_NEXT_PHASES: dict[Phase, frozenset[Phase]] = {
-    Phase.IDLE: frozenset({Phase.SYNCING, Phase.SWITCHED, Phase.STOPPED}),
-    Phase.SYNCING: frozenset({Phase.SWITCHED, Phase.FOLLOWING, Phase.FAILED, Phase.STOPPED}),
-    Phase.SWITCHED: frozenset({Phase.STOPPED}),
-    Phase.FOLLOWING: frozenset({Phase.FAILED, Phase.STOPPED}),
-    Phase.FAILED: frozenset(),
-    Phase.STOPPED: frozenset(),
-}
-_FILTER_STATES: dict[Phase, SyncState] = {
-    Phase.IDLE: SyncState.INACTIVE,
-    Phase.SYNCING: SyncState.ACTIVE,
-    Phase.FOLLOWING: SyncState.ACTIVE,
-    Phase.SWITCHED: SyncState.STOPPED_AFTER_SWITCH,
-    Phase.FAILED: SyncState.STOPPED_AFTER_SWITCH,
-    Phase.STOPPED: SyncState.STOPPED_AFTER_SWITCH,
-}
-_POOL_RUNS = frozenset({Phase.SYNCING, Phase.FOLLOWING})
-
-
-@dataclass(frozen=True)
-class SyncFailure:
-    """Why blocksync failed: the height it could not store or apply, and the error's message."""
-
-    height: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"blocksync failed at height {self.height}: {self.reason}"
 
 
 class BlocksyncPeer(Protocol):
@@ -233,7 +177,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def stop(self) -> None:
         """Stop syncing or following without a hand-off (node shutdown); a failed reactor stays FAILED."""
-        if Phase.STOPPED in _NEXT_PHASES[self._phase]:
+        if Phase.STOPPED in NEXT_PHASES[self._phase]:
             self._enter(Phase.STOPPED)
 
     def follow_after_switch(self) -> None:
@@ -247,10 +191,10 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     def _enter(self, phase: Phase) -> None:
         """The one transition: the filter, `metrics.syncing`, the pool, the loop and the periodic calls all
         follow the phase from here."""
-        if phase not in _NEXT_PHASES[self._phase]:
+        if phase not in NEXT_PHASES[self._phase]:
             raise RuntimeError(f"blocksync cannot go from {self._phase.name} to {phase.name}")
         self._phase = phase
-        self.filter.state = _FILTER_STATES[phase]
+        self.filter.state = FILTER_STATES[phase]
         self.metrics.syncing = phase is Phase.SYNCING
         running = self._periodics_in.get(phase, ())
         for periodic in self._periodics:
@@ -259,7 +203,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if phase is Phase.SYNCING:
             self.pool.start()
             self.metrics.started_at = self._clock.seconds()
-        elif phase not in _POOL_RUNS:
+        elif phase not in POOL_RUNS:
             self.loop.stop()
             self.pool.stop()
             cancel_call(self._tick_call)

@@ -56,7 +56,7 @@ def run_node(config: Config) -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from twisted.internet import reactor as global_reactor
 
-    from cometsync.node import Node, NodeParts, NodeStartError, default_out
+    from cometsync.node import Node, NodeStartError, RunningNode, default_out
 
     reactor = cast("MainReactor", global_reactor)
     out, tty = default_out()
@@ -82,10 +82,10 @@ def run_node(config: Config) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
 
-    def started(parts: NodeParts) -> None:
+    def started(running: RunningNode) -> None:
         typer.echo(
-            f"node {parts.identity.node_key.node_id} started: p2p port {node.p2p_port}, "
-            f"rpc port {node.rpc_port or '-'}, engine {config.cometsync.consensus_engine}",
+            f"node {running.parts.identity.node_key.node_id} started: p2p port {running.p2p_port}, "
+            f"rpc port {running.rpc_port or '-'}, engine {config.cometsync.consensus_engine}",
             err=True,
         )
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from cometsync.blocksync.reactor import BlocksyncReactor, Phase
+from cometsync.blocksync.phase import Phase
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.consensus.engine import EngineError, EngineFactory, NodeContext
 from cometsync.state import State
 

@@ -2,7 +2,15 @@
 
 from cometsync.node.build import NodeParts
 from cometsync.node.errors import NodeStartError
-from cometsync.node.node import Node, default_out
+from cometsync.node.node import Node, RunningNode, default_out
 from cometsync.node.progress import ProgressReporter, ProgressSnapshot
 
-__all__ = ["Node", "NodeParts", "NodeStartError", "ProgressReporter", "ProgressSnapshot", "default_out"]
+__all__ = [
+    "Node",
+    "NodeParts",
+    "NodeStartError",
+    "ProgressReporter",
+    "ProgressSnapshot",
+    "RunningNode",
+    "default_out",
+]

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from cometsync.abci import GrpcABCIClient
 from cometsync.blocksync.handoff import DeferredHandoff
-from cometsync.blocksync.reactor import BlocksyncReactor, Phase, ReactorConfig
+from cometsync.blocksync.phase import Phase
+from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.config import Config
 from cometsync.consensus.engine import ConsensusEngine, NodeContext
 from cometsync.mempool import Mempool

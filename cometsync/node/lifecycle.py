@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet import defer
 
@@ -18,6 +18,7 @@ from cometsync.node.reactor_types import reactor_time
 from cometsync.p2p.clock import Clock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Stop = Callable[[], "defer.Deferred[Any] | None"]
 """Undo a part: None when done at once, else a Deferred that fires when it is."""
@@ -42,12 +43,13 @@ class Lifecycle:
         self._running: list[_Running] = []
         self._stopping: defer.Deferred[None] | None = None
 
-    def start(self, what: str, start: Callable[[], None], stop: Stop, bound: float = 0.0) -> None:
-        """Run `start()` and, once it returned, record the part as running."""
+    def start(self, what: str, start: Callable[[], T], stop: Stop, bound: float = 0.0) -> T:
+        """Run `start()` and, once it returned, record the part as running; returns what `start` did."""
         if self._stopping is not None:
             raise Stopping(f"the node is stopping; {what} was not started")
-        start()
+        started = start()
         self.running(what, stop, bound)
+        return started
 
     def running(self, what: str, stop: Stop, bound: float = 0.0) -> None:
         """`what` runs now (opened or started by the caller); `stop` gets at most `bound` seconds."""

@@ -12,6 +12,7 @@ import errno
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO, TypeVar
 
 from twisted.internet import defer
@@ -48,8 +49,18 @@ APP_STOP_SECONDS = 15.0
 """Longer than the child's own SIGTERM-then-SIGKILL delay (`app_process.STOP_TIMEOUT_SECONDS`)."""
 
 
+@dataclass(frozen=True)
+class RunningNode:
+    """A started node: its parts, and the ports it listens on (0: that listener is off)."""
+
+    parts: NodeParts
+    p2p_port: int
+    rpc_port: int
+    metrics_port: int
+
+
 class Node:
-    """One cometsync node. `start()` fires with its parts once everything listens and blocksync runs;
+    """One cometsync node. `start()` fires with a `RunningNode` once everything listens and blocksync runs;
     `stop()` undoes it all in reverse; `failed` fires with a one-line reason if the node stops itself.
     """
 
@@ -63,19 +74,13 @@ class Node:
     ) -> None:
         self.config = config
         self.reactor = reactor if reactor is not None else global_reactor()
-        self.parts: NodeParts | None = None
-        """Set once built (read by RPC-less callers: the CLI's start line, tests)."""
-        self.p2p_port = 0
-        self.rpc_port = 0
-        self.metrics_port = 0
         self.failed: defer.Deferred[str] = defer.Deferred()
         self._out = out
         self._tty = tty
         self._lifecycle = Lifecycle(self.reactor)
 
-    def start(self) -> defer.Deferred[NodeParts]:
+    def start(self) -> defer.Deferred[RunningNode]:
         """Errbacks with NodeStartError after everything already started was stopped again."""
-
         return defer.ensureDeferred(self._start_or_undo())
 
     def stop(self) -> defer.Deferred[None]:
@@ -84,14 +89,14 @@ class Node:
 
     # ------------------------------------------------------------------ stages, then build
 
-    async def _start_or_undo(self) -> NodeParts:
+    async def _start_or_undo(self) -> RunningNode:
         try:
             return await self._start()
         except BaseException:
             await self.stop()
             raise
 
-    async def _start(self) -> NodeParts:
+    async def _start(self) -> RunningNode:
         config, reactor, running = self.config, self.reactor, self._lifecycle.running
         identity = load_identity(config)
         block_store = open_block_store(config)
@@ -111,13 +116,11 @@ class Node:
         if workers is not None:
             running("the verify workers", lambda: workers.shutdown(wait=False, cancel_futures=True))
         parts = build_node(config, reactor, identity, block_store, state_store, app, state, workers)
-        self.parts = parts
-        self._run(parts)
-        return parts
+        return self._run(parts)
 
     # ------------------------------------------------------------------ run
 
-    def _run(self, parts: NodeParts) -> None:
+    def _run(self, parts: NodeParts) -> RunningNode:
         start = self._lifecycle.start
         reporter = (
             ProgressReporter(parts, self._out, tty=self._tty, clock=self.reactor) if self._out else None
@@ -133,9 +136,11 @@ class Node:
         start(
             "the consensus engine", lambda: start_engine(parts.engine), parts.engine.stop, ENGINE_STOP_SECONDS
         )
-        start("the p2p switch", lambda: self._listen_p2p(parts), parts.switch.stop, P2P_STOP_SECONDS)
-        self._listen_rpc(parts)
-        self._listen_metrics(parts)
+        p2p_port = start(
+            "the p2p switch", lambda: self._listen_p2p(parts), parts.switch.stop, P2P_STOP_SECONDS
+        )
+        rpc_port = self._listen_rpc(parts)
+        metrics_port = self._listen_metrics(parts)
         if reporter is not None:
             start("the progress reporter", reporter.start, reporter.stop)
         blocksync = parts.blocksync
@@ -149,6 +154,7 @@ class Node:
             return blocksync.loop.idle()
 
         start("the block being applied", start_blocksync, stop_blocksync, APPLY_DRAIN_SECONDS)
+        return RunningNode(parts, p2p_port, rpc_port, metrics_port)
 
     def _fail(self, reason: str) -> None:
         """The node cannot go on (a block it cannot apply): stop it, and say why once."""
@@ -157,34 +163,35 @@ class Node:
         self.stop()
         self.failed.callback(reason)
 
-    def _listen_p2p(self, parts: NodeParts) -> None:
+    def _listen_p2p(self, parts: NodeParts) -> int:
         laddr = self.config.p2p.laddr
         address = ListenAddress.parse(laddr)
-        self.p2p_port = _listen(
+        port = _listen(
             lambda: parts.switch.listen(address.host or "0.0.0.0", address.port), "p2p.laddr", laddr
         )
         external = self.config.p2p.external_address
         if external:
             parts.switch.listen_addr = external if "://" in external else f"tcp://{external}"
+        return port
 
-    def _listen_rpc(self, parts: NodeParts) -> None:
+    def _listen_rpc(self, parts: NodeParts) -> int:
         laddr = self.config.rpc.laddr
         if not laddr:
-            return
+            return 0
         port: ListeningPort = _listen(lambda: listen_rpc(laddr, parts.rpc, self.reactor), "rpc.laddr", laddr)
         self._lifecycle.running("the RPC listener", port.stopListening, P2P_STOP_SECONDS)
-        self.rpc_port = _bound_port(port)
+        return _bound_port(port)
 
-    def _listen_metrics(self, parts: NodeParts) -> None:
+    def _listen_metrics(self, parts: NodeParts) -> int:
         instrumentation = self.config.instrumentation
         laddr = instrumentation.prometheus_listen_addr
         if not instrumentation.prometheus or not laddr:
-            return
+            return 0
         port: ListeningPort = _listen(
             lambda: listen_metrics(laddr, parts.metrics, self.reactor), "prometheus_listen_addr", laddr
         )
         self._lifecycle.running("the metrics listener", port.stopListening, P2P_STOP_SECONDS)
-        self.metrics_port = _bound_port(port)
+        return _bound_port(port)
 
 
 def _peer_list(text: str) -> list[str]:

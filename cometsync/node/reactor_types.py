@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet import defer
+from twisted.internet.interfaces import IAddress, IConnector, IReactorTime
 from twisted.internet.protocol import ClientFactory, ProcessProtocol, ServerFactory
 
 from cometsync.p2p.clock import Clock
@@ -18,7 +19,7 @@ class ListeningPort(Protocol):
 
     def getHost(self) -> IAddress: ...
 
-    def stopListening(self) -> Any: ...
+    def stopListening(self) -> defer.Deferred[None] | None: ...
 
 
 class ProcessTransport(Protocol):
@@ -45,7 +46,7 @@ class NodeReactor(Clock, Protocol):
         factory: ClientFactory,
         timeout: float = 30,
         bindAddress: tuple[str, int] | None = None,
-    ) -> Any: ...
+    ) -> IConnector: ...
 
     def spawnProcess(
         self,
@@ -63,11 +64,11 @@ class MainReactor(NodeReactor, Protocol):
 
     def stop(self) -> None: ...
 
-    def callWhenRunning(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> Any: ...
+    def callWhenRunning(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> object: ...
 
     def addSystemEventTrigger(
         self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kw: Any
-    ) -> Any: ...
+    ) -> object: ...
 
 
 def global_reactor() -> NodeReactor:
