@@ -59,9 +59,11 @@ def test_a_block_the_app_refuses_stops_the_node_with_one_error(tmp_path: Path) -
         # Saved before it was applied, as CometBFT saves it: the next handshake replays it into the app.
         assert _stored_heights(follower_home) == (FAIL_AT, FAIL_AT - 1)
 
-        follower = spawn_cli(["start", "--home", str(follower_home), *peers], tmp_path / "restart.log")
+        restart_log = tmp_path / "restart.log"
+        follower = spawn_cli(["start", "--home", str(follower_home), *peers], restart_log)
         wait_for(lambda: handed_off(base + 11), 90, "the restarted follower to hand off")
         assert stop_process(follower) == 0
+        assert f"replayed {FAIL_AT} stored blocks into the app" in restart_log.read_text()
     finally:
         if follower is not None and follower.poll() is None:
             follower.kill()
