@@ -9,7 +9,10 @@ from cometsync.consensus.registry import available_engines
 from cometsync.p2p.errors import P2PError
 from cometsync.p2p.netaddress import NetAddress, validate_node_id
 
-BUILTIN_APPS = ("kvstore",)
+BUILTIN_APPS = ("kvstore", "persistent_kvstore")
+"""CometBFT's built-in app names that cometsync runs as its built-in kvstore child (persistent, like
+CometBFT's `persistent_kvstore`)."""
+UNSUPPORTED_BUILTIN_APPS = ("noop", "kvstore_connsync", "persistent_kvstore_connsync", "e2e", "e2e_connsync")
 
 
 def listen_address(*, optional: bool = False, unix: bool = False) -> Callable[[str], str | None]:
@@ -52,9 +55,14 @@ def node_id_list(value: str) -> str | None:
 
 
 def proxy_app(value: str) -> str | None:
-    """`kvstore` (the built-in app, run as a child process) or the gRPC address of an ABCI app."""
+    """A built-in app name (run as a child process) or the address of an ABCI app, for either transport."""
     if value in BUILTIN_APPS:
         return None
+    if value in UNSUPPORTED_BUILTIN_APPS:
+        return (
+            f"CometBFT's built-in app {value!r} is not available in cometsync; use "
+            f"{' or '.join(map(repr, BUILTIN_APPS))}, or run the app yourself and give its address"
+        )
     try:
         grpc_target(value)
     except ValueError as exc:

@@ -28,12 +28,13 @@ def _stop_when_parent_dies(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def main(home: str, listen: str) -> None:
-    """Serve the kvstore under `home` on `listen` (the node passes both), exiting with its status."""
+def main(home: str, listen: str, transport: str = "socket") -> None:
+    """Serve the kvstore under `home` on `listen` over `transport` (the node passes all three), exiting
+    with its status."""
     os.setsid()
     parent = os.environ.get(PARENT_PID_ENV, "")
     if parent.isdigit():
         _stop_when_parent_dies(int(parent))
     from cometsync.abci.kvstore.serve import main_with_errors
 
-    sys.exit(main_with_errors(Path(home), listen))
+    sys.exit(main_with_errors(Path(home), listen, transport=transport))

@@ -19,7 +19,8 @@ from typing import Any, TextIO
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
-from cometsync.abci import ABCIError, GrpcABCIClient, RetryPolicy
+from cometsync.abci import ABCIError
+from cometsync.abci.connect import AppConns, connect_app
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.config import Config, HomeError, load_genesis
 from cometsync.consensus.engine import ConsensusEngine, EngineError, NodeContext
@@ -33,7 +34,6 @@ from cometsync.node.progress import ProgressReporter, ProgressSnapshot, measure
 from cometsync.p2p.mconnection import MConnConfig
 from cometsync.p2p.switch import Switch, SwitchConfig
 from cometsync.pool import PoolConfig
-from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc import BlocksyncView, ListenAddress, RPCEnvironment, SyncProgress, listen_rpc
 from cometsync.state import BlockExecutor, HandshakeError, Handshaker, State, StateError, StateStore
 from cometsync.store import BlockStore, StoreError
@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 
 BLOCKSTORE_DB = "blockstore.db"
 STATE_DB = "state.db"
-APP_PROBE_BUDGET_SECONDS = 5.0
-BUILTIN_APP = "kvstore"
 APPLY_DRAIN_SECONDS = 30.0
 ENGINE_STOP_SECONDS = 30.0
 P2P_STOP_SECONDS = 10.0
@@ -74,7 +72,7 @@ class Node:
         self.block_store: BlockStore | None = None
         self.state_store: StateStore | None = None
         self.app_process: KVStoreProcess | None = None
-        self.app: GrpcABCIClient | None = None
+        self.app: AppConns | None = None
         self.blocksync: BlocksyncReactor[State] | None = None
         self.switch: Switch | None = None
         self.engine: ConsensusEngine | None = None
@@ -139,14 +137,8 @@ class Node:
             )
 
     async def _connect_app(self) -> None:
-        address = self.config.base.proxy_app
-        if address == BUILTIN_APP:
-            self.app_process = KVStoreProcess(
-                self.config.home, self.config.cometsync.kvstore_laddr, self.reactor
-            )
-            address = await self.app_process.start()
-        await _probe_app(address, self.reactor)
-        self.app = GrpcABCIClient(address, reactor=self.reactor)
+        self.app = await connect_app(self.config, self.reactor)
+        self.app_process = self.app.process
 
     async def _handshake(self) -> State:
         assert self.state_store and self.block_store and self.genesis and self.app
@@ -407,22 +399,6 @@ def _data_dir_message(reason: str, data: Any) -> str:
     if "locked" in reason:
         return f"data directory {data} is locked by another process: {reason}"
     return reason
-
-
-async def _probe_app(address: str, reactor: Any) -> None:
-    """One Echo with a short retry budget, so an unreachable app is reported in seconds, not minutes."""
-    try:
-        probe = GrpcABCIClient(
-            address, reactor=reactor, retry=RetryPolicy(budget_seconds=APP_PROBE_BUDGET_SECONDS)
-        )
-    except ValueError as exc:
-        raise NodeStartError(f"proxy_app {address!r}: {exc}") from None
-    try:
-        await probe.echo(abci_pb2.RequestEcho(message="cometsync"))
-    except ABCIError as exc:
-        raise NodeStartError(f"cannot reach the ABCI app at {address}: {exc}") from None
-    finally:
-        probe.close()
 
 
 def default_out() -> tuple[TextIO, bool]:
