@@ -71,4 +71,5 @@ class SocketAddress:
         return cls(host=host.strip("[]"), port=port)
 
     def __str__(self) -> str:
-        return f"{UNIX_SCHEME}{self.path}" if self.path else f"tcp://{self.host}:{self.port}"
+        """`unix://path` or `host:port`: what `parse` reads back, and what the kvstore ready line shows."""
+        return f"{UNIX_SCHEME}{self.path}" if self.path else f"{self.host}:{self.port}"

@@ -34,6 +34,8 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", -1),
     # Each client its own TCP connection (CometBFT's four app connections), not one shared subchannel.
     ("grpc.use_local_subchannel_pool", 1),
+    # An idle channel would drop its connection (default: after 30 min) and look like a lost app.
+    ("grpc.client_idle_timeout_ms", 2**31 - 1),
 ]
 
 
@@ -168,7 +170,11 @@ class _Call:
     def _on_rpc_error(self, error: grpc.RpcError) -> None:
         code, details = error.code(), error.details()
         where = f"ABCI {self._method.rpc} to {self._client.address}"
-        if code == grpc.StatusCode.UNAVAILABLE and not self._method.repeatable:
+        if (
+            code == grpc.StatusCode.UNAVAILABLE
+            and not self._method.repeatable
+            and self._client.connected_once
+        ):
             self.result.errback(
                 ABCIConnectionLost(
                     f"{where}: the app became unreachable ({details}); the call may have reached it, so it "
@@ -228,10 +234,30 @@ class GrpcABCIClient(TypedCalls):
         self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         self._stub = abci_grpc.ABCIStub(self._channel)  # type: ignore[no-untyped-call]
         self._calls: set[_Call] = set()
+        self.connected_once = False
+        """The channel reached the app at least once: a consensus call failing now may have reached it."""
+        self.connection_lost = False
+        """A connected channel left READY (the app went away, maybe restarted): consensus calls refused."""
+        self._channel.subscribe(self._on_connectivity, try_to_connect=False)
+
+    def _on_connectivity(self, state: grpc.ChannelConnectivity) -> None:
+        """Runs on a gRPC thread; plain attribute writes, read by the reactor thread."""
+        if state == grpc.ChannelConnectivity.READY:
+            self.connected_once = True
+        elif self.connected_once and not self.closed:
+            self.connection_lost = True
 
     def _call(self, method: Method, request: Any) -> defer.Deferred[Any]:
         if self.closed:
             return defer.fail(ABCIError(f"ABCI {method.rpc}: the client for {self.address} is closed"))
+        if self.connection_lost and not method.repeatable:
+            return defer.fail(
+                ABCIConnectionLost(
+                    f"ABCI {method.rpc} to {self.address}: not sent: the connection to the app was lost "
+                    "since the last call (the app may have restarted without the block in progress); "
+                    "restart the node (its handshake replays)"
+                )
+            )
         deadline = self._consensus_timeout if method.connection == CONSENSUS else self._call_timeout
         multicallable = getattr(self._stub, method.rpc)
         call = _Call(self, method, lambda: multicallable.future(request, timeout=deadline), deadline)

@@ -67,8 +67,7 @@ def serve_kvstore(
     if transport not in TRANSPORTS:
         raise KVStoreServeError(f"unknown ABCI transport {transport!r} (use {' or '.join(TRANSPORTS)})")
     try:
-        start = _grpc_server if transport == "grpc" else _socket_server
-        server = start(listen)
+        server = server_for(transport, listen)
     except ValueError as exc:
         raise KVStoreServeError(str(exc)) from None
     try:
@@ -90,7 +89,9 @@ def serve_kvstore(
         storage.close()
 
 
-class _Serving(Protocol):
+class Serving(Protocol):
+    """A server of either transport: `start` returns the address it listens on (as the ready line shows)."""
+
     def start(self, app: KVStoreApp) -> str: ...
 
     def stop(self, grace_seconds: float) -> None: ...
@@ -129,23 +130,19 @@ class _SocketServing:
         self._server = ABCISocketServer(
             lambda method, request: getattr(app, method)(request), self._address, (KVStoreError,)
         )
-        bound = self._server.start()
-        return str(bound) if bound.path else f"{bound.host}:{bound.port}"
+        return str(self._server.start())
 
     def stop(self, grace_seconds: float) -> None:
         if self._server is not None:
             self._server.stop()
 
 
-def _grpc_server(listen: str) -> _Serving:
-    from cometsync.abci.address import grpc_target
+def server_for(transport: str, listen: str) -> Serving:
+    """An unstarted server of `transport` ("socket" or "grpc") on `listen`; ValueError for a bad address."""
+    from cometsync.abci.address import SocketAddress, grpc_target
 
-    return _GrpcServing(grpc_target(listen))
-
-
-def _socket_server(listen: str) -> _Serving:
-    from cometsync.abci.address import SocketAddress
-
+    if transport == "grpc":
+        return _GrpcServing(grpc_target(listen))
     return _SocketServing(SocketAddress.parse(listen))
 
 
