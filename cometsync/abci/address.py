@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _TCP_SCHEMES = ("grpc://", "tcp://")
+BUILTIN_APPS = ("kvstore", "persistent_kvstore")
+"""CometBFT's built-in app names that cometsync serves with its own kvstore in a child process (persistent
+under the home, like CometBFT's `persistent_kvstore`)."""
 UNIX_SCHEME = "unix://"
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
+from cometsync.abci.address import BUILTIN_APPS
 from cometsync.abci.client import ABCIClient, GrpcABCIClient
 from cometsync.abci.errors import ABCIError
 from cometsync.abci.methods import CONNECTIONS, CONSENSUS, MEMPOOL, QUERY, SNAPSHOT, Method, TypedCalls
@@ -23,20 +24,16 @@ if TYPE_CHECKING:
 
 CONNECT_BUDGET_SECONDS = 5.0
 """How long start-up keeps retrying an app that refuses connections before it reports it unreachable."""
-BUILTIN_APPS = ("kvstore", "persistent_kvstore")
 
 
 class AppConns(TypedCalls):
-    """The four app connections as one `ABCIClient`; `process` is the built-in kvstore child, if any."""
+    """The four app connections as one `ABCIClient`."""
 
     checks_finalize_block = False  # the consensus client checks its own answers
 
-    def __init__(
-        self, address: str, connections: Mapping[str, ABCIClient], process: KVStoreProcess | None = None
-    ) -> None:
+    def __init__(self, address: str, connections: Mapping[str, ABCIClient]) -> None:
         self.address = address
         self.connections = dict(connections)
-        self.process = process
 
     @property
     def consensus(self) -> ABCIClient:
@@ -107,24 +104,29 @@ async def open_connections(
     return conns
 
 
-async def connect_app(config: Config, reactor: Any = None) -> AppConns:
-    """`[base] proxy_app` and `abci` as CometBFT reads them: a built-in app name starts the kvstore child
-    (serving the configured transport on `[cometsync] kvstore_laddr`), anything else is dialled.
-
-    Raises NodeStartError with one readable line; a child already started is stopped again.
-    """
+def builtin_app(config: Config, reactor: Any = None) -> KVStoreProcess | None:
+    """The (unstarted) kvstore child when `proxy_app` names a built-in app, serving the configured
+    transport on `[cometsync] kvstore_laddr`; None for an address. The caller owns and stops it."""
     from cometsync.node.app_process import KVStoreProcess
+
+    if config.base.proxy_app not in BUILTIN_APPS:
+        return None
+    transport = transport_for(config.base.abci, config.base.proxy_app)
+    return KVStoreProcess(config.home, config.cometsync.kvstore_laddr, reactor, transport)
+
+
+async def connect_app(config: Config, process: KVStoreProcess | None = None, reactor: Any = None) -> AppConns:
+    """`[base] proxy_app` and `abci` as CometBFT reads them: with `process` (from `builtin_app`) the child
+    is started and its address dialled, otherwise `proxy_app` is. Raises NodeStartError in one line."""
     from cometsync.node.errors import NodeStartError
 
     address = config.base.proxy_app
     transport = transport_for(config.base.abci, address)
-    process: KVStoreProcess | None = None
-    if address in BUILTIN_APPS:
-        process = KVStoreProcess(config.home, config.cometsync.kvstore_laddr, reactor, transport)
+    if process is not None:
         address = await process.start()
     options = config.cometsync
     try:
-        conns = await open_connections(
+        return await open_connections(
             address,
             transport,
             call_timeout=options.abci_call_timeout.seconds or None,
@@ -132,9 +134,5 @@ async def connect_app(config: Config, reactor: Any = None) -> AppConns:
             reactor=reactor,
         )
     except (ABCIError, ValueError) as exc:
-        if process is not None:
-            await process.stop()
         prefix = "proxy_app" if isinstance(exc, ValueError) else f"cannot reach the ABCI app at {address}"
         raise NodeStartError(f"{prefix}: {exc} (abci = {transport!r})") from None
-    conns.process = process
-    return conns

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cometsync.abci.address import grpc_target
+from cometsync.abci.address import BUILTIN_APPS, grpc_target
 from cometsync.consensus.registry import available_engines
 from cometsync.p2p.errors import P2PError
 from cometsync.p2p.netaddress import NetAddress, validate_node_id
 
-BUILTIN_APPS = ("kvstore", "persistent_kvstore")
-"""CometBFT's built-in app names that cometsync runs as its built-in kvstore child (persistent, like
-CometBFT's `persistent_kvstore`)."""
 UNSUPPORTED_BUILTIN_APPS = ("noop", "kvstore_connsync", "persistent_kvstore_connsync", "e2e", "e2e_connsync")
 
 

@@ -20,7 +20,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from cometsync.abci import ABCIError
-from cometsync.abci.connect import AppConns, connect_app
+from cometsync.abci.connect import AppConns, builtin_app, connect_app
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.config import Config, HomeError, load_genesis
 from cometsync.consensus.engine import ConsensusEngine, EngineError, NodeContext
@@ -137,8 +137,8 @@ class Node:
             )
 
     async def _connect_app(self) -> None:
-        self.app = await connect_app(self.config, self.reactor)
-        self.app_process = self.app.process
+        self.app_process = builtin_app(self.config, self.reactor)
+        self.app = await connect_app(self.config, self.app_process, self.reactor)
 
     async def _handshake(self) -> State:
         assert self.state_store and self.block_store and self.genesis and self.app
