@@ -186,4 +186,4 @@ class ConnectionsTest(SocketCase):
         self.assertEqual(found.value, b"v")
         self.assertEqual(proxy.links[0].requests, ["finalize_block", "flush", "commit", "flush"])
         self.assertEqual(proxy.links[1].requests, ["check_tx", "flush"])
-        self.assertEqual(proxy.links[2].requests, ["echo", "flush", "query", "flush"])
+        self.assertEqual(proxy.links[2].requests, ["query", "flush"])

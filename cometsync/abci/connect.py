@@ -75,8 +75,9 @@ async def open_connections(
     connect_budget: float = CONNECT_BUDGET_SECONDS,
     reactor: Any = None,
 ) -> AppConns:
-    """All four connections, proven by an Echo on the query one; `ABCIError` (closing what was opened)
-    when the app cannot be reached within `connect_budget` seconds, ValueError for a bad address."""
+    """All four connections; `ABCIError` (closing what was opened) when the app cannot be reached within
+    `connect_budget` seconds, ValueError for a bad address. As in CometBFT, a gRPC channel is proven by
+    an Echo, a socket by connecting (CometBFT never sends Echo there, and some apps mishandle it)."""
     retry = RetryPolicy(budget_seconds=connect_budget)
     options: dict[str, Any] = {
         "call_timeout": call_timeout,
@@ -95,13 +96,11 @@ async def open_connections(
         for name in CONNECTIONS:
             client = opened[name] = SocketABCIClient(address, **options)
             await client.connect(retry)
-        conns = AppConns(address, opened)
-        await conns.echo(abci_pb2.RequestEcho(message="cometsync"))
     except BaseException:
         for opened_client in opened.values():
             opened_client.close()
         raise
-    return conns
+    return AppConns(address, opened)
 
 
 def builtin_app(config: Config, reactor: Any = None) -> KVStoreProcess | None:
