@@ -1,6 +1,8 @@
 """pyABCI's sample app (`abci.samples.SimpleApp`: accepts every tx) completed with the two methods it
 leaves abstract, counting blocks: `python -m abci.server --port=P tests/interop/pyabci_app.py:app`."""
 
+import logging
+
 from abci.samples import SimpleApp  # type: ignore[import-not-found]
 from abci.types import (  # type: ignore[import-not-found]
     RequestCommit,
@@ -29,4 +31,5 @@ class CountingApp(SimpleApp):  # type: ignore[misc]
         return ResponseCommit()
 
 
+logging.basicConfig(level=logging.INFO)  # pyABCI logs "ABCI server is listening on ..." once it is
 app = CountingApp()
