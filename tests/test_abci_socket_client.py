@@ -3,8 +3,6 @@ errors for an exception reply, a killed app and an app that is not there, and se
 
 from __future__ import annotations
 
-import base64
-import socket
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -12,6 +10,8 @@ from typing import Any
 
 from abci_process import ServerProcess, start_kvstore, temp_home
 from abci_proxy import RecordingProxy
+from abci_session import every_method_round_trip
+from node_cli import free_port
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
@@ -26,18 +26,8 @@ from cometsync.abci import (
 )
 from cometsync.abci.connect import AppConns, open_connections
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.proto.tendermint.crypto import keys_pb2
 
-PUB_KEY = bytes(range(32))
-VAL_TX = b"val=ed25519!" + base64.b64encode(PUB_KEY) + b"!7"
 PIPELINED_CALLS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class SocketCase(unittest.TestCase):
@@ -61,39 +51,7 @@ class RoundTripTest(SocketCase):
     def test_every_method_round_trips(self) -> Generator[defer.Deferred[Any], Any, None]:
         app = self.kvstore(temp_home(self.addCleanup))
         client = yield self.client(f"tcp://{app.address}")
-        echo = yield client.echo(abci_pb2.RequestEcho(message="hello"))
-        self.assertEqual(echo.message, "hello")
-        yield client.flush(abci_pb2.RequestFlush())
-        genesis_val = abci_pb2.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=bytes(32)), power=10)
-        init = yield client.init_chain(abci_pb2.RequestInitChain(chain_id="c", validators=[genesis_val]))
-        self.assertEqual(init.app_hash, bytes(8))
-        check_bad = yield client.check_tx(abci_pb2.RequestCheckTx(tx=b"a=1=2"))
-        self.assertEqual(check_bad.code, 2)
-        prepared = yield client.prepare_proposal(
-            abci_pb2.RequestPrepareProposal(txs=[b"k:v", b"bad", VAL_TX], max_tx_bytes=1000)
-        )
-        self.assertEqual(list(prepared.txs), [b"k=v", VAL_TX])
-        processed = yield client.process_proposal(abci_pb2.RequestProcessProposal(txs=[b"bare"]))
-        self.assertEqual(processed.status, abci_pb2.ResponseProcessProposal.REJECT)
-        extension = yield client.extend_vote(abci_pb2.RequestExtendVote(height=1))
-        self.assertEqual(extension.vote_extension, b"")
-        verified = yield client.verify_vote_extension(abci_pb2.RequestVerifyVoteExtension(height=1))
-        self.assertEqual(verified.status, abci_pb2.ResponseVerifyVoteExtension.ACCEPT)
-        block = yield client.finalize_block(abci_pb2.RequestFinalizeBlock(height=1, txs=[b"a=1", VAL_TX]))
-        self.assertEqual((block.app_hash, len(block.tx_results)), (bytes([4]) + bytes(7), 2))
-        yield client.commit(abci_pb2.RequestCommit())
-        info = yield client.info(abci_pb2.RequestInfo())
-        self.assertEqual((info.last_block_height, info.last_block_app_hash), (1, block.app_hash))
-        found = yield client.query(abci_pb2.RequestQuery(data=b"a"))
-        self.assertEqual((found.value, found.log), (b"1", "exists"))
-        snapshots = yield client.list_snapshots(abci_pb2.RequestListSnapshots())
-        self.assertEqual(len(snapshots.snapshots), 0)
-        offer = yield client.offer_snapshot(abci_pb2.RequestOfferSnapshot())
-        self.assertEqual(offer.result, abci_pb2.ResponseOfferSnapshot.UNKNOWN)
-        chunk = yield client.load_snapshot_chunk(abci_pb2.RequestLoadSnapshotChunk(height=1))
-        self.assertEqual(chunk.chunk, b"")
-        applied = yield client.apply_snapshot_chunk(abci_pb2.RequestApplySnapshotChunk(index=0))
-        self.assertEqual(applied.result, abci_pb2.ResponseApplySnapshotChunk.UNKNOWN)
+        yield every_method_round_trip(self, client)
 
     @defer.inlineCallbacks
     def test_pipelined_calls_are_answered_in_order(self) -> Generator[defer.Deferred[Any], Any, None]:
