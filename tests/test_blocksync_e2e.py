@@ -29,7 +29,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
 
-from cometsync.abci import GrpcABCIClient
+from cometsync.abci.connect import open_connections
 from cometsync.blocksync.handoff import DeferredHandoff, Switched
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.crypto import PrivKey
@@ -122,11 +122,11 @@ class BlocksyncEndToEnd(unittest.TestCase):
 
     @defer.inlineCallbacks
     def _syncer(
-        self, genesis: Genesis
+        self, genesis: Genesis, transport: str
     ) -> Generator[Any, Any, tuple[BlocksyncReactor[State], DeferredHandoff[State], Switch]]:
-        server = start_kvstore(self.home / "kvstore")
+        server = start_kvstore(self.home / "kvstore", transport=transport)
         self.addCleanup(server.terminate)
-        app = GrpcABCIClient(server.address)
+        app = yield defer.ensureDeferred(open_connections(server.address, transport))
         self.addCleanup(app.close)
         (self.home / "syncer").mkdir()
         block_store = BlockStore.open(self.home / "syncer" / "blockstore.db")
@@ -149,8 +149,11 @@ class BlocksyncEndToEnd(unittest.TestCase):
         return syncer, handoff, switch
 
     @defer.inlineCallbacks
-    def _sync(self, chain: ServedChain, servers: list[Switch]) -> Generator[Any, Any, Switched[State]]:
-        syncer, handoff, switch = yield self._syncer(chain.genesis)
+    def _sync(
+        self, chain: ServedChain, servers: list[Switch], transport: str = "socket"
+    ) -> Generator[Any, Any, Switched[State]]:
+        """Sync a fresh node from `servers` into a kvstore process reached over `transport`."""
+        syncer, handoff, switch = yield self._syncer(chain.genesis, transport)
         self.syncer, self.syncer_switch = syncer, switch
         syncer.start()
         switch.dial_peers([_address(s) for s in servers], persistent=False)
@@ -247,6 +250,12 @@ class BlocksyncEndToEnd(unittest.TestCase):
             for sample in family.samples
             if sample.labels == {"chain_id": chain_id}
         }
+
+    @defer.inlineCallbacks
+    def test_fresh_node_syncs_cometbft_localnet_chain_over_grpc(self) -> Generator[Any, Any, None]:
+        """The same sync with the app reached over gRPC instead of the socket protocol."""
+        chain = self._localnet_chain()
+        yield self._sync(chain, [self._server(2, chain)], transport="grpc")
 
     def _check_bans(self, servers: dict[str, Switch]) -> None:
         pool = self.syncer.pool

@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from cometsync.abci import GrpcABCIClient
+from cometsync.abci.connect import AppConns
 from cometsync.blocksync.handoff import DeferredHandoff
 from cometsync.blocksync.phase import Phase
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
@@ -38,7 +38,7 @@ class NodeParts:
     identity: Identity
     block_store: BlockStore
     state_store: StateStore
-    app: GrpcABCIClient
+    app: AppConns
     executor: BlockExecutor
     mempool: Mempool | None
     blocksync: BlocksyncReactor[State]
@@ -79,7 +79,7 @@ def build_node(
     identity: Identity,
     block_store: BlockStore,
     state_store: StateStore,
-    app: GrpcABCIClient,
+    app: AppConns,
     state: State,
     verify_executor: Executor | None,
 ) -> NodeParts:
