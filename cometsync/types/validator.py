@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cometsync.crypto.ed25519 import PUBKEY_SIZE, address_of
 from cometsync.proto.tendermint.crypto import keys_pb2
@@ -25,8 +25,12 @@ class Validator:
     def from_pub_key(cls, pub_key: bytes, voting_power: int, proposer_priority: int = 0) -> Validator:
         return cls(address_of(pub_key), pub_key, voting_power, proposer_priority)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle as plain fields: validator sets travel to the verify workers with every job."""
+        return (Validator, (self.address, self.pub_key, self.voting_power, self.proposer_priority))
+
     def with_priority(self, proposer_priority: int) -> Validator:
-        return replace(self, proposer_priority=proposer_priority)
+        return Validator(self.address, self.pub_key, self.voting_power, proposer_priority)
 
     def simple_bytes(self) -> bytes:
         """`SimpleValidator{pub_key, voting_power}` proto bytes: the validator-set hash leaf."""
