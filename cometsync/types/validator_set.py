@@ -290,9 +290,11 @@ class ValidatorSet:
         cached = self._proto
         if cached is None:
             cached = validator_pb2.ValidatorSet(total_voting_power=self._total)
-            cached.validators.extend(val.to_proto() for val in self._validators)
+            add = cached.validators.add
+            for val in self._validators:
+                val.fill_proto(add())
             if self._validators:
-                cached.proposer.CopyFrom(self.proposer.to_proto())
+                self.proposer.fill_proto(cached.proposer)
             self._proto = cached
         pb = validator_pb2.ValidatorSet()
         pb.CopyFrom(cached)
