@@ -474,7 +474,8 @@ def report(
             ("sync rate / CometBFT", f"{blocks_per_s / cometbft.blocks_per_second:.2f}x"),
         ]
     else:
-        rows.append(("sync rate / CometBFT", "not measured (set COMETBFT_BIN to a CometBFT v0.38 binary)"))
+        why = "--cometbft off" if args.cometbft == "off" else "set COMETBFT_BIN to a CometBFT v0.38 binary"
+        rows.append(("sync rate / CometBFT", f"not measured ({why})"))
     stages = result.stages
     rows.append((f"per block: wall time (over {stages.blocks} blocks)", f"{1000 / blocks_per_s:.2f} ms"))
     stage_rows = stages.totals.rows(max(stages.blocks, 1))
