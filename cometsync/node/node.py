@@ -34,7 +34,7 @@ from cometsync.p2p.mconnection import MConnConfig
 from cometsync.p2p.switch import Switch, SwitchConfig
 from cometsync.pool import PoolConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.rpc import BlocksyncView, ListenAddress, RPCEnvironment, SyncProgress, listen_rpc
+from cometsync.rpc import BlocksyncView, ListenAddress, RPCEnvironment, RPCLimits, SyncProgress, listen_rpc
 from cometsync.state import BlockExecutor, HandshakeError, Handshaker, State, StateError, StateStore
 from cometsync.store import BlockStore, StoreError
 from cometsync.types import Genesis
@@ -232,7 +232,10 @@ class Node:
         laddr = self.config.rpc.laddr
         if not laddr:
             return
-        port = _listen(lambda: listen_rpc(laddr, self._rpc_environment(), self.reactor), "rpc.laddr", laddr)
+        rpc = self.config.rpc
+        limits = RPCLimits(rpc.max_body_bytes, rpc.max_request_batch_size, rpc.max_open_connections)
+        env = self._rpc_environment()
+        port = _listen(lambda: listen_rpc(laddr, env, self.reactor, limits), "rpc.laddr", laddr)
         self._ports.append(port)
         self.rpc_port = _bound_port(port)
 
@@ -268,6 +271,7 @@ class Node:
             mempool=self.mempool,
             validator_pub_key=self.validator_key.pub_key.key if self.validator_key else None,
             blocksync=BlocksyncView(blocksync.pool, self.progress, blocksync.metrics),
+            state=lambda: self.state,
         )
 
     def _start_reporter(self) -> None:

@@ -44,8 +44,12 @@ Handler = Callable[[RPCEnvironment, Params], "Result | defer.Deferred[Result]"]
 
 @dataclass(frozen=True)
 class Route:
+    """`blocking`: the handler only reads the stores and may take long (big blocks, priority replays), so
+    the server runs it, and encodes its answer, on a worker thread instead of the reactor."""
+
     handler: Handler
     param_names: tuple[str, ...] = ()
+    blocking: bool = False
 
 
 def _time_or_epoch(time: Timestamp | None) -> str:
@@ -79,24 +83,24 @@ def health(env: RPCEnvironment, params: Params) -> Result:
 
 
 def status(env: RPCEnvironment, params: Params) -> Result:
+    """O(1): the metas and our voting power come from caches and the live state (see `caches`)."""
     store = env.block_store
-    earliest = store.load_block_meta(store.base) if store.base > 0 else None
-    latest = store.load_block_meta(store.height) if store.height > 0 else None
+    base, height = store.base, store.height
+    earliest = env.metas.get(base, store.load_block_meta) if base > 0 else None
+    latest = env.metas.get(height, store.load_block_meta) if height > 0 else None
     catching_up = env.catching_up()
     voting_power = 0
     if env.validator_pub_key is not None:
-        try:
-            validators = env.state_store.load_validators(_latest_uncommitted_height(env))
-        except StoreError:
-            validators = None
-        found = validators.get_by_address(address_of(env.validator_pub_key)) if validators else None
-        voting_power = found[1].voting_power if found else 0
+        uncommitted = height if catching_up else height + 1
+        voting_power = env.voting_power.power(
+            address_of(env.validator_pub_key), uncommitted, env.state(), env.state_store.load_validators
+        )
     return {
         "node_info": node_info_json(env.node_info()),
         "sync_info": {
             "latest_block_hash": to_hex(latest.block_id.hash) if latest else "",
             "latest_app_hash": to_hex(latest.header.app_hash) if latest else "",
-            "latest_block_height": str(store.height),
+            "latest_block_height": str(height),
             "latest_block_time": _time_or_epoch(latest.header.time if latest else None),
             "earliest_block_hash": to_hex(earliest.block_id.hash) if earliest else "",
             "earliest_app_hash": to_hex(earliest.header.app_hash) if earliest else "",
@@ -248,13 +252,14 @@ ROUTES: dict[str, Route] = {
     "health": Route(health),
     "status": Route(status),
     "net_info": Route(net_info),
-    "blockchain": Route(blockchain, ("minHeight", "maxHeight")),
-    "block": Route(block, ("height",)),
-    "commit": Route(commit, ("height",)),
-    "validators": Route(validators, ("height", "page", "per_page")),
+    "blockchain": Route(blockchain, ("minHeight", "maxHeight"), blocking=True),
+    "block": Route(block, ("height",), blocking=True),
+    "commit": Route(commit, ("height",), blocking=True),
+    "validators": Route(validators, ("height", "page", "per_page"), blocking=True),
     "abci_info": Route(abci_info),
     "broadcast_tx_sync": Route(broadcast_tx_sync, ("tx",)),
     "broadcast_tx_async": Route(broadcast_tx_async, ("tx",)),
     "blocksync_status": Route(blocksync_status),
 }
-"""Method name (JSON-RPC) = URI path (GET) → handler and its positional parameter order."""
+"""Method name (JSON-RPC) = URI path (GET) → handler and its positional parameter order. Non-blocking
+handlers touch the pool, mempool, peers or ABCI client, which only the reactor thread may use."""

@@ -1,0 +1,112 @@
+"""The RPC's HTTP connections: the open-connection gate and the request body limit, as CometBFT's server.
+
+A body over `max_body_bytes` is answered as soon as it is known to be over (from Content-Length, or once
+the chunks received pass the limit) with HTTP 400 and CometBFT's invalid-request error, then the
+connection closes without reading the rest, as Go's `http.MaxBytesReader` makes its server do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
+from twisted.web import http, resource, server
+
+from cometsync.rpc.envelope import envelope
+from cometsync.rpc.errors import INVALID_REQUEST, RPCError
+from cometsync.rpc.limits import ConnectionGate, RPCLimits
+
+BODY_TOO_LARGE = RPCError(INVALID_REQUEST, "error reading request body: http: request body too large")
+IDLE_TIMEOUT_SECONDS = 10.0
+"""CometBFT's read timeout (10 s), applied as Twisted's idle timeout: a silent connection is closed."""
+
+
+def _bad_request(body: bytes) -> bytes:
+    head = (
+        b"HTTP/1.1 400 Bad Request\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\n"
+        b"Connection: close\r\n\r\n" % len(body)
+    )
+    return head + body
+
+
+class RPCChannel(http.HTTPChannel):
+    """One client connection: served once the gate admits it; refuses an oversized body."""
+
+    site: RPCSite
+    _refused = False
+
+    def connectionMade(self) -> None:
+        self.site.gate.arrived(self)
+
+    @property
+    def _tcp(self) -> Any:
+        """The TCP (or UNIX) transport, which also pauses, resumes and aborts."""
+        return self.transport
+
+    def hold(self) -> None:
+        self._tcp.pauseProducing()
+
+    def serve(self) -> None:
+        super().connectionMade()  # type: ignore[no-untyped-call]
+        self._tcp.resumeProducing()
+
+    def drop(self) -> None:
+        self._tcp.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]
+        self.site.gate.left(self)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.site.limits.max_body_bytes
+
+    def refuse_body(self) -> None:
+        """Answer at once and close; whatever of the body still arrives is dropped."""
+        if self._refused:
+            return
+        self._refused = True
+        self._tcp.write(_bad_request(envelope(None, error=BODY_TOO_LARGE)))
+        self.loseConnection()  # type: ignore[no-untyped-call]
+
+    def allContentReceived(self) -> None:
+        if not self._refused:
+            super().allContentReceived()  # type: ignore[no-untyped-call]
+
+
+class RPCRequest(server.Request):
+    """Counts the body against the channel's limit instead of buffering whatever the client sends."""
+
+    channel: RPCChannel
+    _body_bytes = 0
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length > self.channel.max_body_bytes:
+            self.channel.refuse_body()
+            return
+        super().gotLength(length)  # type: ignore[no-untyped-call]
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.channel._refused:
+            return
+        self._body_bytes += len(data)
+        if self._body_bytes > self.channel.max_body_bytes:
+            self.channel.refuse_body()
+            return
+        super().handleContentChunk(data)  # type: ignore[no-untyped-call]
+
+
+class RPCSite(server.Site):
+    """A site whose connections pass `gate` and whose requests obey `limits`."""
+
+    protocol = RPCChannel  # type: ignore[assignment]  # HTTP/1.1 only, no HTTP/2 negotiation
+    requestFactory = RPCRequest
+
+    def __init__(self, root: resource.Resource, limits: RPCLimits) -> None:
+        super().__init__(root, timeout=IDLE_TIMEOUT_SECONDS)  # type: ignore[no-untyped-call]
+        self.displayTracebacks = False
+        self.limits = limits
+        self.gate = ConnectionGate(limits.max_open_connections)
