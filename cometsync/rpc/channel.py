@@ -18,18 +18,14 @@ from cometsync.rpc.errors import INVALID_REQUEST, RPCError
 from cometsync.rpc.limits import ConnectionGate, RPCLimits
 
 BODY_TOO_LARGE = RPCError(INVALID_REQUEST, "error reading request body: http: request body too large")
+HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
 IDLE_TIMEOUT_SECONDS = 10.0
 """CometBFT's read timeout (10 s), applied as Twisted's idle timeout: a silent connection is closed."""
 
 
-def _bad_request(body: bytes) -> bytes:
-    head = (
-        b"HTTP/1.1 400 Bad Request\r\n"
-        b"Content-Type: application/json\r\n"
-        b"Content-Length: %d\r\n"
-        b"Connection: close\r\n\r\n" % len(body)
-    )
-    return head + body
+def _closing_answer(status: bytes, content_type: bytes, body: bytes) -> bytes:
+    head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+    return head % (status, content_type, len(body)) + body
 
 
 class RPCChannel(http.HTTPChannel):
@@ -66,10 +62,18 @@ class RPCChannel(http.HTTPChannel):
 
     def refuse_body(self) -> None:
         """Answer at once and close; whatever of the body still arrives is dropped."""
+        body = envelope(None, error=BODY_TOO_LARGE)
+        self._answer_and_close(b"400 Bad Request", b"application/json", body)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A request or header line over 16 KiB: answered as Go answers headers over its limit."""
+        self._answer_and_close(HEADERS_TOO_LARGE, b"text/plain; charset=utf-8", HEADERS_TOO_LARGE)
+
+    def _answer_and_close(self, status: bytes, content_type: bytes, body: bytes) -> None:
         if self._refused:
             return
         self._refused = True
-        self._tcp.write(_bad_request(envelope(None, error=BODY_TOO_LARGE)))
+        self._tcp.write(_closing_answer(status, content_type, body))
         self.loseConnection()  # type: ignore[no-untyped-call]
 
     def allContentReceived(self) -> None:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from cometsync.rpc.errors import INVALID_REQUEST, PARSE_ERROR, RPCError
+from cometsync.rpc.params import shown
 
 RequestID = str | int
 
@@ -57,7 +58,7 @@ def _request_id(value: object) -> RequestID | None:
         return value
     if isinstance(value, float) and math.isfinite(value):
         return int(value)
-    raise _parse_error(f"json-rpc ID ({value!r}) is of unknown type ({type(value).__name__})")
+    raise _parse_error(f"json-rpc ID ({shown(value)}) is of unknown type ({type(value).__name__})")
 
 
 def _string_field(item: dict[str, object], name: str) -> str:
@@ -65,7 +66,7 @@ def _string_field(item: dict[str, object], name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _parse_error(f"{name} must be a string, got {value!r}")
+        raise _parse_error(f"{name} must be a string, got {shown(value)}")
     return value
 
 

@@ -18,7 +18,7 @@ from cometsync.rpc.env import RPCEnvironment
 from cometsync.rpc.envelope import URI_REQUEST_ID, batch, envelope
 from cometsync.rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 from cometsync.rpc.handlers import ROUTES, Route
-from cometsync.rpc.limits import RPCLimits
+from cometsync.rpc.limits import ConnectionGate, RPCLimits
 from cometsync.rpc.listen import default_reactor, listen_http
 from cometsync.rpc.params import Params
 from cometsync.rpc.requests import BatchTooLarge, Call, RequestID, decode_body
@@ -176,6 +176,10 @@ class RPCListener:
         self._port = port
         self._site = site
         site.gate.attach(port)
+
+    @property
+    def gate(self) -> ConnectionGate:
+        return self._site.gate
 
     def getHost(self) -> Any:
         return self._port.getHost()
