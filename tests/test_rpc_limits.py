@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from twisted.internet import defer, threads
+from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from cometsync.rpc import RPCLimits, RPCListener, listen_rpc
+from cometsync.rpc.limits import ServingBudget
 from cometsync.store import BlockStore
 from cometsync.types import Block
 from tests.rpc_fixtures import (
@@ -56,11 +58,11 @@ class ListenerTest(unittest.TestCase):
         cls.store.close()
         cls._tmp.cleanup()
 
-    def listen(self, block_store: Any = None) -> RPCListener:
+    def listen(self, block_store: Any = None, budget: ServingBudget | None = None) -> RPCListener:
         from twisted.internet import reactor
 
         env = make_env(block_store or self.store, clock=reactor)
-        listener = listen_rpc("tcp://127.0.0.1:0", env, limits=self.limits)
+        listener = listen_rpc("tcp://127.0.0.1:0", env, limits=self.limits, budget=budget)
         self.addCleanup(listener.stopListening)
         self.port = listener.getHost().port
         return listener
@@ -255,6 +257,28 @@ class OpenConnectionLimitTest(ListenerTest):
         status, _, _ = yield answered
         self.assertEqual(status, 200)
         self.assertEqual(self.listener.gate.served, 2)
+
+
+class ServingBudgetTest(ListenerTest):
+    """A node catching up with a budget so small that any request overspends it: the client that spent
+    waits, unread, until the budget's clock has refilled it; other clients are still read meanwhile."""
+
+    @defer.inlineCallbacks
+    def test_an_overspending_client_waits_for_the_budget(self) -> Iterator[Any]:
+        clock = Clock()
+        self.listen(budget=ServingBudget(lambda: True, clock, share=1e-3, burst_seconds=0.0))
+        first = yield self.connect()
+        first.send(http_request("GET", "/health"))
+        status, _, _ = yield first.next_response()
+        self.assertEqual(status, 200)
+        waiting = first.next_response()
+        first.send(http_request("GET", "/health"))
+        status, _, _ = yield self.ask("GET", "/health")  # another client, sent after the waiting request
+        self.assertEqual(status, 200)
+        self.assertFalse(waiting.called)
+        clock.advance(3600)
+        status, _, _ = yield waiting
+        self.assertEqual(status, 200)
 
 
 class OffReactorThreadTest(ListenerTest):

@@ -1,5 +1,6 @@
 """`/status` is O(1): no proposer-priority replay and no store read per request (real LevelDB stores whose
-reads are counted), whatever the distance to the last validator checkpoint."""
+reads are counted), whatever the distance to the last validator checkpoint; and the serving budget that
+bounds the RPC's share of a syncing node."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import plyvel
 import pytest
+from twisted.internet.task import Clock
 
 from cometsync.rpc import handlers
+from cometsync.rpc.limits import ServingBudget
 from cometsync.rpc.params import Params
 from cometsync.state import State, StateStore
 from cometsync.store import BlockStore
@@ -90,8 +93,18 @@ def test_the_live_state_answers_as_the_stored_sets_do(stores: Stores) -> None:
     assert stores.state_reads.gets > 0  # only the env without a live state read the store
 
 
-def test_a_missing_meta_is_looked_up_again(stores: Stores) -> None:
-    env = make_env(stores.blocks)
-    assert env.metas.get(TIP + 1, stores.blocks.load_block_meta) is None
-    assert env.metas.get(TIP + 1, stores.blocks.load_block_meta) is None
-    assert stores.block_reads.gets == 2
+def test_the_serving_budget_refills_at_its_share_and_only_binds_while_catching_up() -> None:
+    clock, catching_up = Clock(), [True]
+    budget = ServingBudget(lambda: catching_up[0], clock, share=0.1, burst_seconds=0.05)
+    budget.charge(0.04)
+    assert budget.wait_seconds() == 0.0  # within the burst
+    budget.charge(0.02)
+    assert budget.wait_seconds() == pytest.approx(0.1)  # 10 ms overspent at 10 % a second
+    clock.advance(0.1)
+    assert budget.wait_seconds() == 0.0
+    clock.advance(100)
+    budget.charge(0.06)
+    assert budget.wait_seconds() == pytest.approx(0.1)  # the burst does not grow past 50 ms
+    catching_up[0] = False
+    budget.charge(10.0)
+    assert budget.wait_seconds() == 0.0

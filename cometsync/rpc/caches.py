@@ -1,40 +1,33 @@
-"""What `/status` would otherwise re-read per request: block metas by height and our voting power.
+"""What `/status` would otherwise rebuild per request: its sync info (two block metas), node info and
+our voting power.
 
-Both change only with a new block, so `/status` costs no store read between blocks and never replays
-proposer priorities (voting power does not depend on them).
+They change only with a new block (or peer set), so `/status` reads nothing from the stores between
+blocks and never replays proposer priorities (voting power does not depend on them).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from cometsync.state import State
 from cometsync.store.errors import StoreError
-from cometsync.types import BlockMeta, ValidatorSet
+from cometsync.types import ValidatorSet
 
-META_CACHE_SIZE = 4
-"""The earliest and the latest meta, plus the previous latest while a new block is saved."""
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-class BlockMetaCache:
-    """Stored metas by height (a stored meta never changes); a missing one is looked up again next time."""
+class LastResult(Generic[K, V]):
+    """The last value built, reused while its key stays equal (a new block, a new key)."""
 
-    def __init__(self, size: int = META_CACHE_SIZE) -> None:
-        self._size = size
-        self._metas: OrderedDict[int, BlockMeta] = OrderedDict()
+    def __init__(self) -> None:
+        self._last: tuple[K, V] | None = None
 
-    def get(self, height: int, load: Callable[[int], BlockMeta | None]) -> BlockMeta | None:
-        meta = self._metas.get(height)
-        if meta is not None:
-            self._metas.move_to_end(height)
-            return meta
-        meta = load(height)
-        if meta is not None:
-            self._metas[height] = meta
-            if len(self._metas) > self._size:
-                self._metas.popitem(last=False)
-        return meta
+    def get(self, key: K, build: Callable[[], V]) -> V:
+        if self._last is None or self._last[0] != key:
+            self._last = (key, build())
+        return self._last[1]
 
 
 def _set_at(state: State, height: int) -> ValidatorSet | None:
@@ -75,3 +68,12 @@ class VotingPowerCache:
             return 0
         self._stored = (height, address, power)
         return power
+
+
+class StatusCache:
+    """The parts of `/status`, each rebuilt only when what it shows changed."""
+
+    def __init__(self) -> None:
+        self.sync_info: LastResult[tuple[int, int, bool], dict[str, object]] = LastResult()
+        self.node_info: LastResult[object, dict[str, object]] = LastResult()
+        self.voting_power = VotingPowerCache()

@@ -7,6 +7,7 @@ connection closes without reading the rest, as Go's `http.MaxBytesReader` makes 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from twisted.internet.protocol import connectionDone
@@ -15,7 +16,7 @@ from twisted.web import http, resource, server
 
 from cometsync.rpc.envelope import envelope
 from cometsync.rpc.errors import INVALID_REQUEST, RPCError
-from cometsync.rpc.limits import ConnectionGate, RPCLimits
+from cometsync.rpc.limits import ConnectionGate, DelayedCall, RPCLimits, ServingBudget
 
 BODY_TOO_LARGE = RPCError(INVALID_REQUEST, "error reading request body: http: request body too large")
 HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
@@ -52,9 +53,19 @@ class RPCChannel(http.HTTPChannel):
     def drop(self) -> None:
         self._tcp.abortConnection()
 
+    def resume(self) -> None:
+        self._tcp.resumeProducing()  # a no-op once the connection is closing
+
+    def dataReceived(self, data: bytes) -> None:
+        """Parsing and answering what arrived is what the serving budget is charged with."""
+        began = time.perf_counter()
+        super().dataReceived(data)  # type: ignore[no-untyped-call]
+        self.site.spent(self, time.perf_counter() - began)
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)  # type: ignore[no-untyped-call]
         self.site.gate.left(self)
+        self.site.forget(self)
 
     @property
     def max_body_bytes(self) -> int:
@@ -104,13 +115,54 @@ class RPCRequest(server.Request):
 
 
 class RPCSite(server.Site):
-    """A site whose connections pass `gate` and whose requests obey `limits`."""
+    """A site whose connections pass `gate`, whose requests obey `limits`, and whose clients pause while
+    they overspend `budget`."""
 
     protocol = RPCChannel  # type: ignore[assignment]  # HTTP/1.1 only, no HTTP/2 negotiation
     requestFactory = RPCRequest
 
-    def __init__(self, root: resource.Resource, limits: RPCLimits) -> None:
+    def __init__(self, root: resource.Resource, limits: RPCLimits, budget: ServingBudget) -> None:
         super().__init__(root, timeout=IDLE_TIMEOUT_SECONDS)  # type: ignore[no-untyped-call]
         self.displayTracebacks = False
         self.limits = limits
         self.gate = ConnectionGate(limits.max_open_connections)
+        self.budget = budget
+        self._paused: set[RPCChannel] = set()
+        self._resuming: DelayedCall | None = None
+
+    def spent(self, channel: RPCChannel, seconds: float) -> None:
+        """Charge the budget; pause `channel` while the budget is overspent."""
+        self.budget.charge(seconds)
+        delay = self.budget.wait_seconds()
+        if delay <= 0 or channel in self._paused or channel._refused:
+            return
+        channel.hold()
+        self._paused.add(channel)
+        if self._resuming is None:
+            self._resuming = self.budget.clock.callLater(delay, self._resume)
+
+    def _resume(self) -> None:
+        self._resuming = None
+        delay = self.budget.wait_seconds()
+        if delay > 0:
+            self._resuming = self.budget.clock.callLater(delay, self._resume)
+            return
+        paused, self._paused = self._paused, set()
+        for channel in paused:
+            channel.resume()
+
+    def forget(self, channel: RPCChannel) -> None:
+        self._paused.discard(channel)
+
+    def stop_throttling(self) -> None:
+        """The listener is going away: close the clients waiting for budget (they are not read)."""
+        if self._resuming is not None:
+            self._resuming.cancel()
+            self._resuming = None
+        paused, self._paused = self._paused, set()
+        for channel in paused:
+            channel.drop()
+
+    def log(self, request: http.Request) -> None:
+        """No access log line per request (CometBFT logs them at debug level only): formatting one costs
+        about a third of a `/status` answer."""

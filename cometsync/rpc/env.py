@@ -14,7 +14,7 @@ from twisted.internet import defer
 from cometsync.p2p.node_info import NodeInfo
 from cometsync.pool import CaughtUp, PoolStatus
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
-from cometsync.rpc.caches import BlockMetaCache, VotingPowerCache
+from cometsync.rpc.caches import StatusCache
 from cometsync.rpc.progress import SyncProgress
 from cometsync.state import State
 from cometsync.types import Block, BlockMeta, Commit, ValidatorSet
@@ -125,5 +125,4 @@ class RPCEnvironment:
     listening: bool = True
     state: Callable[[], State | None] = lambda: None
     """The node's live state (`Node.state`): `/status` reads the current validators from it."""
-    metas: BlockMetaCache = field(default_factory=BlockMetaCache)
-    voting_power: VotingPowerCache = field(default_factory=VotingPowerCache)
+    status_cache: StatusCache = field(default_factory=StatusCache)

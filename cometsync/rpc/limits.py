@@ -1,8 +1,10 @@
-"""CometBFT's `[rpc]` request limits and its listener's open-connection limit (sans-IO)."""
+"""CometBFT's `[rpc]` request limits, its listener's open-connection limit, and the RPC's share of the
+reactor thread while the node syncs (sans-IO)."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +19,18 @@ class RPCLimits:
     max_body_bytes: int = 1_000_000
     max_request_batch_size: int = 10
     max_open_connections: int = 900
+
+
+class Clock(Protocol):
+    """The reactor's clock (`twisted.internet.task.Clock` in tests)."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, call: Callable[[], None]) -> DelayedCall: ...
+
+
+class DelayedCall(Protocol):
+    def cancel(self) -> None: ...
 
 
 class Listener(Protocol):
@@ -97,3 +111,39 @@ class ConnectionGate:
             self._listener.startReading()
         else:
             self._listener.stopReading()
+
+
+class ServingBudget:
+    """While `active()` (the node is catching up), RPC work may take `share` of the wall clock, with bursts
+    up to `burst_seconds`: a token bucket charged with the seconds spent serving. Over budget, the server
+    stops reading the client that overspent until the bucket refills, so a client hammering the RPC slows
+    itself down, not the sync. Not active: no limit."""
+
+    def __init__(self, active: Callable[[], bool], clock: Clock, share: float, burst_seconds: float) -> None:
+        if share <= 0 or burst_seconds < 0:
+            raise ValueError("share must be positive and burst_seconds not negative")
+        self._active = active
+        self.clock = clock
+        self._now = clock.seconds
+        self.share = share
+        self.burst_seconds = burst_seconds
+        self._tokens = burst_seconds
+        self._updated = clock.seconds()
+
+    def _refill(self) -> None:
+        now = self._now()
+        self._tokens = min(self.burst_seconds, self._tokens + (now - self._updated) * self.share)
+        self._updated = now
+
+    def charge(self, seconds: float) -> None:
+        if not self._active():
+            return
+        self._refill()
+        self._tokens -= seconds
+
+    def wait_seconds(self) -> float:
+        """How long to pause the client that overspent (0: go on)."""
+        if not self._active():
+            return 0.0
+        self._refill()
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.share

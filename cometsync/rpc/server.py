@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from cometsync.rpc.env import RPCEnvironment
 from cometsync.rpc.envelope import URI_REQUEST_ID, batch, envelope
 from cometsync.rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 from cometsync.rpc.handlers import ROUTES, Route
-from cometsync.rpc.limits import ConnectionGate, RPCLimits
+from cometsync.rpc.limits import ConnectionGate, RPCLimits, ServingBudget
 from cometsync.rpc.listen import default_reactor, listen_http
 from cometsync.rpc.params import Params
 from cometsync.rpc.requests import BatchTooLarge, Call, RequestID, decode_body
@@ -30,6 +31,10 @@ T = TypeVar("T")
 DEFAULT_LIMITS = RPCLimits()
 BLOCKING_CALLS_AT_ONCE = 2
 """Worker threads running blocking handlers at once; more would only contend for the GIL."""
+SYNC_SHARE = 0.10
+"""While the node catches up, the RPC may use 10 % of the wall clock (reactor thread and workers)..."""
+SYNC_BURST_SECONDS = 0.1
+"""...in bursts of up to 100 ms; a client asking for more waits (its connection is not read meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,22 @@ class WorkerThreads:
         self._reactor = reactor
         self._slots = defer.DeferredSemaphore(at_once)
 
-    def run(self, work: Callable[[], T]) -> defer.Deferred[T]:
+    def run(self, work: Callable[[], T], budget: ServingBudget) -> defer.Deferred[T]:
+        """`work`'s value; the budget is charged with the CPU time the worker spent on it."""
+
+        def timed() -> tuple[T, float]:
+            began = time.thread_time()
+            return work(), time.thread_time() - began
+
+        def charged(outcome: tuple[T, float]) -> T:
+            budget.charge(outcome[1])
+            return outcome[0]
+
         pool = self._reactor.getThreadPool()
-        return self._slots.run(threads.deferToThreadPool, self._reactor, pool, work)
+        ran: defer.Deferred[tuple[T, float]] = self._slots.run(
+            threads.deferToThreadPool, self._reactor, pool, timed
+        )
+        return ran.addCallback(charged)
 
 
 class RPCResource(LeafResource):
@@ -73,12 +91,14 @@ class RPCResource(LeafResource):
     def __init__(
         self,
         env: RPCEnvironment,
+        budget: ServingBudget,
         routes: Mapping[str, Route] = ROUTES,
         limits: RPCLimits = DEFAULT_LIMITS,
         reactor: Any = None,
     ) -> None:
         super().__init__()
         self._env = env
+        self._budget = budget
         self._routes = routes
         self._limits = limits
         self._workers = WorkerThreads(default_reactor(reactor))
@@ -87,7 +107,9 @@ class RPCResource(LeafResource):
         """Deferred[Answer]: the encoded envelope of one call; blocking routes run and encode off-thread."""
         env = self._env
         if route.blocking:
-            answered = self._workers.run(lambda: envelope(request_id, route.handler(env, params)))
+            answered = self._workers.run(
+                lambda: envelope(request_id, route.handler(env, params)), self._budget
+            )
         else:
             answered = defer.maybeDeferred(route.handler, env, params).addCallback(
                 lambda result: envelope(request_id, result)
@@ -187,14 +209,25 @@ class RPCListener:
     def stopListening(self) -> defer.Deferred[None]:
         self._site.gate.attach(None)
         self._site.gate.drop_waiting()
+        self._site.stop_throttling()
         stopped: defer.Deferred[None] = defer.maybeDeferred(self._port.stopListening)
         return stopped
 
 
+def sync_budget(env: RPCEnvironment, clock: Any) -> ServingBudget:
+    """The RPC's share of the node while it catches up (see `SYNC_SHARE`)."""
+    return ServingBudget(env.catching_up, clock, SYNC_SHARE, SYNC_BURST_SECONDS)
+
+
 def listen_rpc(
-    laddr: str, env: RPCEnvironment, reactor: Any = None, limits: RPCLimits = DEFAULT_LIMITS
+    laddr: str,
+    env: RPCEnvironment,
+    reactor: Any = None,
+    limits: RPCLimits = DEFAULT_LIMITS,
+    budget: ServingBudget | None = None,
 ) -> RPCListener:
     """Serve the RPC on `[rpc] laddr`; read `.getHost().port` for laddr :0."""
     reactor = default_reactor(reactor)
-    site = RPCSite(RPCResource(env, limits=limits, reactor=reactor), limits)
+    budget = budget or sync_budget(env, reactor)
+    site = RPCSite(RPCResource(env, budget, limits=limits, reactor=reactor), limits, budget)
     return RPCListener(listen_http(laddr, site, reactor), site)
