@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import plyvel
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.task import Clock
+from twisted.trial import unittest
 
 from cometsync.abci.kvstore.app import KVStoreApp
 from cometsync.abci.kvstore.store import MemoryStorage
@@ -23,6 +25,23 @@ from cometsync.types import ValidatorSet
 from tests.state_fixtures import DATA, LOCALNET, LOCALNET_CHAIN
 
 TM_RS = DATA / "tendermint-rs" / "kvstore_v0_38" / "incoming"
+
+
+class LocalnetStoreCase(unittest.TestCase):
+    """A trial case whose tests share one LevelDB block store of the localnet chain (in a temp dir)."""
+
+    timeout = 60
+    store: ClassVar[BlockStore]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.store = localnet_store(Path(cls._tmp.name) / "blockstore.db")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.store.close()
+        cls._tmp.cleanup()
 
 
 def load_json(path: Path) -> Any:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from twisted.internet import defer, threads
 from twisted.internet.task import Clock
-from twisted.trial import unittest
 
 from cometsync.rpc import RPCLimits, RPCListener, listen_rpc
 from cometsync.rpc.limits import ServingBudget
@@ -19,11 +16,11 @@ from cometsync.store import BlockStore
 from cometsync.types import Block
 from tests.rpc_fixtures import (
     LOCALNET,
+    LocalnetStoreCase,
     RawHTTP,
     connect_raw,
     http_request,
     load_json,
-    localnet_store,
     make_env,
 )
 
@@ -41,22 +38,10 @@ def health_call(request_id: int) -> dict[str, object]:
     return {"jsonrpc": "2.0", "id": request_id, "method": "health"}
 
 
-class ListenerTest(unittest.TestCase):
+class ListenerTest(LocalnetStoreCase):
     """A listener over the localnet store with `limits`; `ask` sends one request on a fresh connection."""
 
-    timeout = 60
     limits = RPCLimits()
-    store: ClassVar[BlockStore]
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls._tmp = tempfile.TemporaryDirectory()
-        cls.store = localnet_store(Path(cls._tmp.name) / "blockstore.db")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.store.close()
-        cls._tmp.cleanup()
 
     def listen(self, block_store: Any = None, budget: ServingBudget | None = None) -> RPCListener:
         from twisted.internet import reactor
