@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import plyvel
 from twisted.internet import defer, threads
 from twisted.internet.task import Clock
 
 from cometsync.rpc import RPCLimits, RPCListener, listen_rpc
 from cometsync.rpc.limits import ServingBudget
-from cometsync.store import BlockStore
+from cometsync.store import BlockStore, keys
 from cometsync.types import Block
 from tests.rpc_fixtures import (
     LOCALNET,
@@ -21,6 +25,7 @@ from tests.rpc_fixtures import (
     connect_raw,
     http_request,
     load_json,
+    localnet_store,
     make_env,
 )
 
@@ -211,6 +216,29 @@ class MalformedRequestTest(ListenerTest):
         client.send(http_request("GET", "/block?height=" + "9" * 20_000))
         received = yield client.closed
         self.assertTrue(received.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), received)
+
+
+class DamagedStoreTest(ListenerTest):
+    """A block whose stored meta is garbage: its readers get the store's error as -32603, others are fine."""
+
+    @defer.inlineCallbacks
+    def test_a_corrupt_meta_is_an_internal_error_naming_the_key(self) -> Iterator[Any]:
+        folder = Path(tempfile.mkdtemp(prefix="rpc-damaged-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        localnet_store(folder / "blockstore.db").close()
+        db = plyvel.DB(str(folder / "blockstore.db"))
+        db.put(keys.block_meta_key(62), b"\xff not a meta")
+        damaged = BlockStore(db)
+        self.addCleanup(damaged.close)
+        self.listen(damaged)
+        with self.assertLogs("cometsync.rpc.server", "WARNING") as logged:
+            status, _, content = yield self.ask("GET", "/block?height=62")
+        error = json.loads(content)["error"]
+        self.assertEqual((status, error["code"]), (500, -32603))
+        self.assertIn("cannot decode a block meta stored under 'H:62'", error["data"])
+        self.assertNotIn("Traceback", "\n".join(logged.output))
+        status, _, _ = yield self.ask("GET", "/block?height=61")
+        self.assertEqual(status, 200)
 
 
 class OpenConnectionLimitTest(ListenerTest):

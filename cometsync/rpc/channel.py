@@ -30,10 +30,16 @@ def _closing_answer(status: bytes, content_type: bytes, body: bytes) -> bytes:
 
 
 class RPCChannel(http.HTTPChannel):
-    """One client connection: served once the gate admits it; refuses an oversized body."""
+    """One client connection: served once the gate admits it, charged to the serving budget; refuses an
+    oversized body or line."""
 
     site: RPCSite
     _refused = False
+
+    @property
+    def refused(self) -> bool:
+        """An answer-and-close was sent: nothing more is read or served on this connection."""
+        return self._refused
 
     def connectionMade(self) -> None:
         self.site.gate.arrived(self)
@@ -105,7 +111,7 @@ class RPCRequest(server.Request):
         super().gotLength(length)  # type: ignore[no-untyped-call]
 
     def handleContentChunk(self, data: bytes) -> None:
-        if self.channel._refused:
+        if self.channel.refused:
             return
         self._body_bytes += len(data)
         if self._body_bytes > self.channel.max_body_bytes:
@@ -134,7 +140,7 @@ class RPCSite(server.Site):
         """Charge the budget; pause `channel` while the budget is overspent."""
         self.budget.charge(seconds)
         delay = self.budget.wait_seconds()
-        if delay <= 0 or channel in self._paused or channel._refused:
+        if delay <= 0 or channel in self._paused or channel.refused:
             return
         channel.hold()
         self._paused.add(channel)

@@ -24,6 +24,7 @@ from cometsync.rpc.listen import default_reactor, listen_http
 from cometsync.rpc.params import Params
 from cometsync.rpc.requests import BatchTooLarge, Call, RequestID, decode_body
 from cometsync.rpc.web import JSON_CONTENT_TYPE, LeafResource, set_header, write_body
+from cometsync.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ def _as_rpc_error(failure: Failure, transport: str) -> RPCError:
     error = failure.value
     if isinstance(error, RPCError):
         return _prefixed(error, transport)
+    if isinstance(error, StoreError):  # a damaged or unreadable store: its message says what and where
+        log.warning("RPC: %s", error)
+        return RPCError(INTERNAL_ERROR, str(error))
     log.error("RPC handler failed: %s", failure.getTraceback())
     return RPCError(INTERNAL_ERROR, str(error) or type(error).__name__)
 
