@@ -20,6 +20,9 @@ from cometsync.rpc.limits import ConnectionGate, DelayedCall, RPCLimits, Serving
 
 BODY_TOO_LARGE = RPCError(INVALID_REQUEST, "error reading request body: http: request body too large")
 HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
+MAX_HEAD_BYTES = 64 * 1024
+"""Request line and headers: CometBFT allows 1 MiB; Twisted rescans a partial line on every read, so a
+line fed byte by byte costs its length squared: 64 KiB keeps that cheap and fits long URI params."""
 IDLE_TIMEOUT_SECONDS = 10.0
 """CometBFT's read timeout (10 s), applied as Twisted's idle timeout: a silent connection is closed."""
 
@@ -35,6 +38,8 @@ class RPCChannel(http.HTTPChannel):
 
     site: RPCSite
     _refused = False
+    MAX_LENGTH = MAX_HEAD_BYTES
+    totalHeadersSize = MAX_HEAD_BYTES
 
     @property
     def refused(self) -> bool:
@@ -83,7 +88,7 @@ class RPCChannel(http.HTTPChannel):
         self._answer_and_close(b"400 Bad Request", b"application/json", body)
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        """A request or header line over 16 KiB: answered as Go answers headers over its limit."""
+        """A request or header line over the limit: answered as Go answers headers over its limit."""
         self._answer_and_close(HEADERS_TOO_LARGE, b"text/plain; charset=utf-8", HEADERS_TOO_LARGE)
 
     def _answer_and_close(self, status: bytes, content_type: bytes, body: bytes) -> None:
