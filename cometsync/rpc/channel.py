@@ -14,9 +14,10 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
+from cometsync.clock import DelayedCall, cancel_call
 from cometsync.rpc.envelope import envelope
 from cometsync.rpc.errors import INVALID_REQUEST, RPCError
-from cometsync.rpc.limits import ConnectionGate, DelayedCall, RPCLimits, ServingBudget
+from cometsync.rpc.limits import ConnectionGate, RPCLimits, ServingBudget
 
 BODY_TOO_LARGE = RPCError(INVALID_REQUEST, "error reading request body: http: request body too large")
 HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
@@ -167,9 +168,8 @@ class RPCSite(server.Site):
 
     def stop_throttling(self) -> None:
         """The listener is going away: close the clients waiting for budget (they are not read)."""
-        if self._resuming is not None:
-            self._resuming.cancel()
-            self._resuming = None
+        cancel_call(self._resuming)
+        self._resuming = None
         paused, self._paused = self._paused, set()
         for channel in paused:
             channel.drop()

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cometsync.clock import Clock
+
 
 @dataclass(frozen=True)
 class RPCLimits:
@@ -19,18 +21,6 @@ class RPCLimits:
     max_body_bytes: int = 1_000_000
     max_request_batch_size: int = 10
     max_open_connections: int = 900
-
-
-class Clock(Protocol):
-    """The reactor's clock (`twisted.internet.task.Clock` in tests)."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(self, delay: float, call: Callable[[], None]) -> DelayedCall: ...
-
-
-class DelayedCall(Protocol):
-    def cancel(self) -> None: ...
 
 
 class Listener(Protocol):

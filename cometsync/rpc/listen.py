@@ -7,6 +7,8 @@ from typing import Any
 
 from twisted.web.server import Site
 
+from cometsync.clock import reactor_or_global
+
 
 @dataclass(frozen=True)
 class ListenAddress:
@@ -34,18 +36,9 @@ class ListenAddress:
         return cls(host=host.strip("[]"), port=int(port_text))
 
 
-def default_reactor(reactor: Any = None) -> Any:
-    """`reactor`, or Twisted's global one when None (imported late: importing it installs it)."""
-    if reactor is not None:
-        return reactor
-    from twisted.internet import reactor as global_reactor
-
-    return global_reactor
-
-
 def listen_http(laddr: str, site: Site, reactor: Any = None) -> Any:
     """Start listening (port 0 picks a free one: read `port.getHost().port`)."""
-    reactor = default_reactor(reactor)
+    reactor = reactor_or_global(reactor)
     address = ListenAddress.parse(laddr)
     if address.unix_path:
         return reactor.listenUNIX(address.unix_path, site)

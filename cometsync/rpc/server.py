@@ -14,13 +14,14 @@ from twisted.internet import defer, threads
 from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
+from cometsync.clock import reactor_or_global
 from cometsync.rpc.channel import RPCSite
 from cometsync.rpc.env import RPCEnvironment
 from cometsync.rpc.envelope import URI_REQUEST_ID, batch, envelope
 from cometsync.rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 from cometsync.rpc.handlers import ROUTES, Route
 from cometsync.rpc.limits import ConnectionGate, RPCLimits, ServingBudget
-from cometsync.rpc.listen import default_reactor, listen_http
+from cometsync.rpc.listen import listen_http
 from cometsync.rpc.params import Params
 from cometsync.rpc.requests import BatchTooLarge, Call, RequestID, decode_body
 from cometsync.rpc.web import JSON_CONTENT_TYPE, LeafResource, set_header, write_body
@@ -105,7 +106,7 @@ class RPCResource(LeafResource):
         self._budget = budget
         self._routes = routes
         self._limits = limits
-        self._workers = WorkerThreads(default_reactor(reactor))
+        self._workers = WorkerThreads(reactor_or_global(reactor))
 
     def _answer(self, route: Route, params: Params, request_id: RequestID | None, transport: str) -> Any:
         """Deferred[Answer]: the encoded envelope of one call; blocking routes run and encode off-thread."""
@@ -231,7 +232,7 @@ def listen_rpc(
     budget: ServingBudget | None = None,
 ) -> RPCListener:
     """Serve the RPC on `[rpc] laddr`; read `.getHost().port` for laddr :0."""
-    reactor = default_reactor(reactor)
+    reactor = reactor_or_global(reactor)
     budget = budget or sync_budget(env, reactor)
     site = RPCSite(RPCResource(env, budget, limits=limits, reactor=reactor), limits, budget)
     return RPCListener(listen_http(laddr, site, reactor), site)
