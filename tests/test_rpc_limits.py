@@ -274,12 +274,13 @@ class OpenConnectionLimitTest(ListenerTest):
 
 class ServingBudgetTest(ListenerTest):
     """A node catching up with a budget so small that any request overspends it: the client that spent
-    waits, unread, until the budget's clock has refilled it; other clients are still read meanwhile."""
+    waits, unread and not timed out, until the budget's clock has refilled it; other clients are still
+    read meanwhile."""
 
     @defer.inlineCallbacks
     def test_an_overspending_client_waits_for_the_budget(self) -> Iterator[Any]:
-        clock = Clock()
-        self.listen(budget=ServingBudget(lambda: True, clock, share=1e-3, burst_seconds=0.0))
+        clock = Clock()  # also the site's clock: its 10 s idle timeouts only fire when the test says
+        self.listen(budget=ServingBudget(lambda: True, clock, share=1e-6, burst_seconds=0.0))
         first = yield self.connect()
         first.send(http_request("GET", "/health"))
         status, _, _ = yield first.next_response()
@@ -289,7 +290,9 @@ class ServingBudgetTest(ListenerTest):
         status, _, _ = yield self.ask("GET", "/health")  # another client, sent after the waiting request
         self.assertEqual(status, 200)
         self.assertFalse(waiting.called)
-        clock.advance(3600)
+        clock.advance(11)  # past the idle timeout, not yet the budget's wait (any charge / 1e-6 > 11 s)
+        self.assertFalse(waiting.called or first.closed.called)
+        clock.advance(10**9)
         status, _, _ = yield waiting
         self.assertEqual(status, 200)
 

@@ -74,6 +74,13 @@ class RPCChannel(http.HTTPChannel):
         super().dataReceived(data)  # type: ignore[no-untyped-call]
         self.site.spent(self, time.perf_counter() - began)
 
+    def timeoutConnection(self) -> None:
+        """Waiting for the serving budget is not idleness: the client may have a request queued."""
+        if self.site.is_paused(self):
+            self.setTimeout(self.timeOut)  # type: ignore[no-untyped-call]
+            return
+        super().timeoutConnection()  # type: ignore[no-untyped-call]
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)  # type: ignore[no-untyped-call]
         self.site.gate.left(self)
@@ -128,13 +135,15 @@ class RPCRequest(server.Request):
 
 class RPCSite(server.Site):
     """A site whose connections pass `gate`, whose requests obey `limits`, and whose clients pause while
-    they overspend `budget`."""
+    they overspend `budget`; idle timeouts run on the budget's clock (the reactor's)."""
 
     protocol = RPCChannel  # type: ignore[assignment]  # HTTP/1.1 only, no HTTP/2 negotiation
     requestFactory = RPCRequest
 
     def __init__(self, root: resource.Resource, limits: RPCLimits, budget: ServingBudget) -> None:
-        super().__init__(root, timeout=IDLE_TIMEOUT_SECONDS)  # type: ignore[no-untyped-call]
+        super().__init__(  # type: ignore[no-untyped-call]
+            root, timeout=IDLE_TIMEOUT_SECONDS, reactor=budget.clock
+        )
         self.displayTracebacks = False
         self.limits = limits
         self.gate = ConnectionGate(limits.max_open_connections)
@@ -162,6 +171,9 @@ class RPCSite(server.Site):
         paused, self._paused = self._paused, set()
         for channel in paused:
             channel.resume()
+
+    def is_paused(self, channel: RPCChannel) -> bool:
+        return channel in self._paused
 
     def forget(self, channel: RPCChannel) -> None:
         self._paused.discard(channel)
