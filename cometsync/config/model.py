@@ -207,6 +207,11 @@ class CometsyncConfig:
         '"solo" produces blocks as the chain\'s only validator',
         check=checks.consensus_engine,
     )
+    full_store_check: bool = setting(
+        False,
+        "Check every stored block's meta, parts and commits at start (default: both ends, the last 1000\n"
+        "heights and 64 spread over the range, a few thousand reads however long the chain)",
+    )
     kvstore_laddr: str = setting(
         "tcp://127.0.0.1:26658",
         'gRPC address of the built-in kvstore app\'s child process when proxy_app = "kvstore"',

@@ -36,6 +36,7 @@ from cometsync.pool import PoolConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc import BlocksyncView, ListenAddress, RPCEnvironment, SyncProgress, listen_rpc
 from cometsync.state import BlockExecutor, HandshakeError, Handshaker, State, StateError, StateStore
+from cometsync.state.stores_check import check_stores
 from cometsync.store import BlockStore, StoreError
 from cometsync.types import Genesis
 
@@ -128,6 +129,9 @@ class Node:
             self.block_store = BlockStore.open(data / BLOCKSTORE_DB)
             self.state_store = StateStore.open(data / STATE_DB)
             stored = self.state_store.load()
+            check_stores(
+                self.block_store, self.state_store, stored, full=self.config.cometsync.full_store_check
+            )
         except StoreError as exc:
             raise NodeStartError(_data_dir_message(str(exc), data)) from None
         assert self.genesis is not None

@@ -19,6 +19,7 @@ from cometsync.rpc.handlers import ROUTES, Route
 from cometsync.rpc.listen import listen_http
 from cometsync.rpc.params import Params
 from cometsync.rpc.web import JSON_CONTENT_TYPE, LeafResource, make_site, set_header, write_body
+from cometsync.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def _as_rpc_error(failure: Failure) -> RPCError:
     error = failure.value
     if isinstance(error, RPCError):
         return error
+    if isinstance(error, StoreError):  # typed, counted and logged once by the store
+        return RPCError(INTERNAL_ERROR, str(error))
     log.error("RPC handler failed: %s", failure.getTraceback())
     return RPCError(INTERNAL_ERROR, str(error) or type(error).__name__)
 
