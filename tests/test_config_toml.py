@@ -56,7 +56,7 @@ def test_cometbft_config_loads_with_one_notice(tmp_path: Path) -> None:
     assert config.instrumentation.prometheus_listen_addr == ":26660"
     assert config.instrumentation.namespace == "cometbft"
     assert config.cometsync.window_bytes == 256 * 1024 * 1024
-    assert config.cometsync.consensus_engine == "follow"
+    assert config.cometsync.consensus_engine == "auto"
 
 
 def test_cometbft_defaults_equal_ours_except_where_intended(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
         ('[blocksync]\nversion = "v1"\n', "[blocksync] version: must be one of 'v0', got 'v1'"),
         (
             '[cometsync]\nconsensus_engine = "bft"\n',
-            "[cometsync] consensus_engine: must be one of 'follow', 'solo'",
+            "[cometsync] consensus_engine: must be one of 'auto', 'follow', 'solo'",
         ),
         ("[cometsync]\nwindow_bytes = 0\n", "[cometsync] window_bytes: must be at least 1"),
         ('proxy_app = "http://x:1"\n', "proxy_app: ABCI address 'http://x:1': unsupported scheme"),

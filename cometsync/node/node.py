@@ -22,6 +22,7 @@ from twisted.internet.error import CannotListenError
 from cometsync.abci import ABCIError, GrpcABCIClient, RetryPolicy
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.config import Config, HomeError, load_genesis
+from cometsync.consensus.choice import decide_engine
 from cometsync.consensus.engine import ConsensusEngine, EngineError, NodeContext
 from cometsync.crypto import KeyFileError, NodeKey, PrivValidatorKey, load_node_key, load_priv_validator_key
 from cometsync.mempool import Mempool
@@ -170,6 +171,10 @@ class Node:
         assert self.state_store and self.block_store and self.app and self.node_key and self.genesis
         config = self.config
         executor = BlockExecutor(self.state_store, self.block_store, self.app)
+        config.override(
+            "cometsync.consensus_engine",
+            decide_engine(config.cometsync.consensus_engine, state, self.validator_key),
+        )
         if config.cometsync.consensus_engine not in ENGINES_WITHOUT_MEMPOOL:
             self.mempool = Mempool(self.app, height=state.last_block_height)
         context = NodeContext(
