@@ -68,7 +68,8 @@ class Database:
         """The typed error for a failed LevelDB read or write (counted and logged by `report`)."""
         corrupt = isinstance(exc, plyvel.CorruptionError)
         kind = DatabaseCorrupt if corrupt else StorageFailure
-        advice = "restore it from a backup or re-sync this node" if corrupt else "check the disk"
+        advice = "restore it from a backup or re-sync this node"
+        advice = advice if corrupt else f"check the disk and the files, or {advice}"
         return self.report(kind(f"database {self.path}: {action} failed ({_reason(exc)}); {advice}"))
 
     def report(self, error: StoreError) -> StoreError:
