@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from cometsync.proto.wire import read_varint
+
 BLOCK_SIZE = 32768
 HEADER_SIZE = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
@@ -47,14 +49,7 @@ def log_records(data: bytes) -> list[bytes]:
 
 
 def _varint(data: bytes, offset: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, offset
-        shift += 7
+    return read_varint(data, offset, len(data))
 
 
 def _skip_slice(data: bytes, offset: int) -> int:

@@ -126,6 +126,10 @@ def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
         ("[p2p\nladdr = 1\n", "not valid TOML"),
         ("p2p = 5\n", "p2p: expected a [p2p] table, got 5"),
         ('[moniker]\nname = "x"\n', "moniker: expected a string, got {'name': 'x'}"),
+        ('log_level = "nonsense"\n', "log_level: must be one of 'debug', 'info', 'error', 'none'"),
+        ('log_level = "main:loud"\n', "log_level: level of 'main' must be one of"),
+        ('log_level = "main:info,"\n', 'log_level: expected "module:level" pairs'),
+        ("[cometsync]\nverify_workers = 100000\n", "[cometsync] verify_workers: must be at most"),
     ],
 )
 def test_errors_name_file_section_and_key(tmp_path: Path, toml: str, expected: str) -> None:
@@ -259,22 +263,6 @@ def test_bad_flags_name_the_flag(tmp_path: Path, flags: dict[str, str], expected
 )
 def test_cometbft_log_levels_load(tmp_path: Path, level: str) -> None:
     assert parse_config(f'log_level = "{level}"\n', tmp_path).base.log_level == level
-
-
-@pytest.mark.parametrize(
-    ("toml", "expected"),
-    [
-        ('log_level = "nonsense"\n', "log_level: must be one of 'debug', 'info', 'error', 'none'"),
-        ('log_level = "main:loud"\n', "log_level: level of 'main' must be one of"),
-        ('log_level = "main:info,"\n', 'log_level: expected "module:level" pairs'),
-        ("[cometsync]\nverify_workers = 100000\n", "[cometsync] verify_workers: must be at most"),
-    ],
-)
-def test_absurd_values_are_refused_naming_the_key(tmp_path: Path, toml: str, expected: str) -> None:
-    home = write_home(tmp_path, toml)
-    with pytest.raises(ConfigError) as raised:
-        load_config(home)
-    assert expected in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_verify_workers_cap_follows_the_cores(tmp_path: Path) -> None:
