@@ -98,7 +98,7 @@ class Database:
     def flush(self) -> None:
         """Move the memtable into a table and start an empty journal (see the module docstring)."""
         try:
-            self._handle().compact_range(start=FLUSH_KEY, stop=FLUSH_KEY)
+            flush_memtable(self._handle())
         except plyvel.Error as exc:
             raise self.failure("flushing the memtable", exc) from exc
 
@@ -112,6 +112,11 @@ class Database:
             log.warning("closing %s without a flush: %s", self.path, exc)
         self._raw.close()
         self._raw = None
+
+
+def flush_memtable(raw: plyvel.DB) -> None:
+    """Force C++ LevelDB's memtable into a table and start an empty journal, compacting nothing else."""
+    raw.compact_range(start=FLUSH_KEY, stop=FLUSH_KEY)
 
 
 def _reason(exc: Exception) -> str:

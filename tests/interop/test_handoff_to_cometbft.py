@@ -81,7 +81,7 @@ def test_cometbft_reopens_a_home_cometsync_wrote(tmp_path: Path) -> None:
         ours = block_ids(rpc_port, range(1, top + 1))
     finally:
         assert stop_process(node) == 0, (tmp_path / "cometsync.log").read_text()
-    for name in ("blockstore.db", "state.db"):
+    for name in ("blockstore.db", "state.db", "kvstore.db"):
         assert goleveldb_dropped_batches(home / "data" / name) == [], name
         assert set(journal_sizes(home / "data" / name).values()) == {0}, name
 
