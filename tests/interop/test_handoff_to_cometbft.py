@@ -85,6 +85,7 @@ def test_cometbft_reopens_a_home_cometsync_wrote(tmp_path: Path) -> None:
         assert goleveldb_dropped_batches(home / "data" / name) == [], name
         assert set(journal_sizes(home / "data" / name).values()) == {0}, name
 
+    # The kvstore's default transport is the one cometsync writes as config.toml's `abci`, as CometBFT reads.
     app = spawn_cli(
         ["kvstore", "--home", str(home), "--listen", f"127.0.0.1:{app_port}"], tmp_path / "app.log"
     )
@@ -97,8 +98,6 @@ def test_cometbft_reopens_a_home_cometsync_wrote(tmp_path: Path) -> None:
             str(home),
             "--proxy_app",
             f"127.0.0.1:{app_port}",
-            "--abci",
-            "grpc",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
