@@ -105,3 +105,15 @@ def test_a_new_node_joins_a_many_validator_network_and_follows(tmp_path: Path) -
     assert "never signs or proposes" in logs["node1"] and "engine follow" in logs["node1"]
     assert "engine auto: follow (this node is not a validator)" in logs["newcomer"]
     assert "error:" not in logs["newcomer"] and "Traceback" not in "".join(logs.values())
+
+
+def test_explicit_solo_without_the_power_is_one_clear_error(tmp_path: Path) -> None:
+    homes, _ = three_validator_testnet(tmp_path / "net")
+    config = homes[1] / "config" / "config.toml"
+    config.write_text(config.read_text().replace('consensus_engine = "auto"', 'consensus_engine = "solo"'))
+    result = run_cli(["start", "--home", str(homes[1])], timeout=90)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "1 of 12 voting power" in errors[0], result.stderr
+    assert 'set "auto" or "follow" to follow the chain' in result.stderr
+    assert "Traceback" not in result.stderr
