@@ -177,3 +177,59 @@ def test_cometbft_holds_every_block_a_follower_synced(tmp_path: Path) -> None:
         assert block_ids(follower_rpc, range(1, synced + 1)) == ours
 
     run_cometbft(follower, tmp_path / "cometbft.log", serves_what_was_synced)
+
+
+def kvstore_transport() -> str:
+    """The transport our kvstore can serve CometBFT's file default (`abci = "socket"`) with: the socket
+    protocol where `cometsync kvstore --abci` exists, else gRPC (and cometsync then speaks gRPC too)."""
+    shown = run_cli(["kvstore", "--help"])
+    return "socket" if "--abci" in shown.stdout else "grpc"
+
+
+def test_a_cometbft_init_home_runs_in_cometsync_then_back_in_cometbft(tmp_path: Path) -> None:
+    """`cometbft init` then `cometsync start` with no edit (its only validator: `auto` produces), then
+    `cometbft start` on the same home carries on: both ways, one home."""
+    home = tmp_path / "home"
+    made = subprocess.run(
+        [COMETBFT_BIN, "init", "--home", str(home)], capture_output=True, timeout=60, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    written = (home / "config" / "config.toml").read_bytes()
+    p2p_port, rpc_port, app_port = free_port(), free_port(), free_port()
+    ports = ["--p2p.laddr", f"tcp://127.0.0.1:{p2p_port}", "--rpc.laddr", f"tcp://127.0.0.1:{rpc_port}"]
+    transport = kvstore_transport()
+    app_args = ["kvstore", "--home", str(home), "--listen", f"127.0.0.1:{app_port}"]
+    app_args += ["--abci", transport] if transport == "socket" else []
+    app = spawn_cli(app_args, tmp_path / "app.log")
+    node = spawn_cli(
+        ["start", "--home", str(home), "--proxy_app", f"tcp://127.0.0.1:{app_port}", *ports],
+        tmp_path / "cometsync.log",
+    )
+    try:
+        top = wait_for(lambda: reached(rpc_port, 4), 90, "cometsync to produce on the CometBFT home")
+        ours = block_ids(rpc_port, range(1, top + 1))
+    finally:
+        codes = [stop_process(node), stop_process(app)]
+    assert codes == [0, 0], (tmp_path / "cometsync.log").read_text()
+    assert "engine auto: solo" in (tmp_path / "cometsync.log").read_text()
+    assert (home / "config" / "config.toml").read_bytes() == written
+    assert_goleveldb_replays_everything(home)
+
+    app = spawn_cli(app_args, tmp_path / "app2.log")
+    abci = ["--abci", transport]
+    out = (tmp_path / "cometbft.log").open("wb")
+    cometbft = subprocess.Popen(
+        [COMETBFT_BIN, "start", "--home", str(home), "--proxy_app", f"127.0.0.1:{app_port}", *abci, *ports],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    try:
+        wait_for(lambda: reached(rpc_port, top + 2), 120, "CometBFT to extend what cometsync made")
+        assert block_ids(rpc_port, range(1, top + 1)) == ours
+    finally:
+        cometbft.terminate()
+        cometbft.wait(30)
+        stop_process(app)
+    text = (tmp_path / "cometbft.log").read_text()
+    assert "journal error" not in text and "panic" not in text, text[-4000:]
