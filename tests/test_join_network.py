@@ -17,6 +17,7 @@ from node_cli import (
     reached,
     run_cli,
     spawn_cli,
+    start_with_app,
     stop_process,
     wait_for,
 )
@@ -76,17 +77,7 @@ def test_a_new_node_joins_a_many_validator_network_and_follows(tmp_path: Path) -
         )
         processes.append(
             spawn_cli(
-                [
-                    "start",
-                    "--home",
-                    str(home),
-                    "--proxy_app",
-                    f"tcp://127.0.0.1:{app_port}",
-                    "--p2p.laddr",
-                    f"tcp://127.0.0.1:{p2p_port}",
-                    "--rpc.laddr",
-                    f"tcp://127.0.0.1:{rpc_port}",
-                ],
+                start_with_app(home, app_port, p2p_port, rpc_port),
                 tmp_path / "newcomer.log",
             )
         )

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import plyvel
 from blocksync_fixtures import LOCALNET_CHAIN, Node
-from node_cli import free_port, handed_off, reached, rpc, run_cli, spawn_cli, stop_process, wait_for
+from node_cli import (
+    free_port,
+    handed_off,
+    reached,
+    rpc,
+    run_cli,
+    spawn_cli,
+    start_with_app,
+    stop_process,
+    wait_for,
+)
 from state_fixtures import DATA, LOCALNET
 
 from cometsync.config import load_config, save_config
@@ -81,17 +91,7 @@ def test_start_on_a_real_cometbft_home_serves_its_chain(tmp_path: Path) -> None:
         ["kvstore", "--home", str(home), "--listen", f"127.0.0.1:{app_port}"], tmp_path / "app.log"
     )
     server = spawn_cli(
-        [
-            "start",
-            "--home",
-            str(home),
-            "--proxy_app",
-            f"tcp://127.0.0.1:{app_port}",
-            "--p2p.laddr",
-            f"tcp://127.0.0.1:{p2p_port}",
-            "--rpc.laddr",
-            f"tcp://127.0.0.1:{rpc_port}",
-        ],
+        start_with_app(home, app_port, p2p_port, rpc_port),
         tmp_path / "server.log",
     )
     follower = None
