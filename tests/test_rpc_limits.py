@@ -228,10 +228,11 @@ class DamagedStoreTest(ListenerTest):
         localnet_store(folder / "blockstore.db").close()
         db = plyvel.DB(str(folder / "blockstore.db"))
         db.put(keys.block_meta_key(62), b"\xff not a meta")
-        damaged = BlockStore(db)
+        db.close()
+        damaged = BlockStore.open(folder / "blockstore.db")
         self.addCleanup(damaged.close)
         self.listen(damaged)
-        with self.assertLogs("cometsync.rpc.server", "WARNING") as logged:
+        with self.assertLogs("cometsync", "WARNING") as logged:  # once, by the store (counted there)
             status, _, content = yield self.ask("GET", "/block?height=62")
         error = json.loads(content)["error"]
         self.assertEqual((status, error["code"]), (500, -32603))
