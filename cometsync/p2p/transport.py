@@ -10,7 +10,7 @@ from twisted.internet import protocol
 from twisted.python.failure import Failure
 
 from cometsync.p2p.clock import DelayedCall, cancel_call
-from cometsync.p2p.errors import P2PError
+from cometsync.p2p.errors import NetworkMismatch, P2PError
 from cometsync.p2p.handshake import HandshakeResult, PeerHandshake
 from cometsync.p2p.mconnection import MConnection
 from cometsync.p2p.netaddress import NetAddress
@@ -68,6 +68,17 @@ class PeerConnection(protocol.Protocol):
         self.close_reason = "connection lost"
         self._timeout: DelayedCall | None = None
         self._tcp: TCPTransport | None = None
+        self.started_at = switch.clock.seconds()
+        self._stage = -1
+
+    @property
+    def handshake_stage(self) -> int:
+        """-1 before the handshake, then `PeerHandshake.stage` (3 once upgraded)."""
+        return self.handshake.stage if self.handshake is not None else -1
+
+    @property
+    def handshaking(self) -> bool:
+        return self.mconn is None and self.close_reason == "connection lost"
 
     @property
     def is_outbound(self) -> bool:
@@ -78,7 +89,7 @@ class PeerConnection(protocol.Protocol):
         self._tcp = tcp
         refusal = self.switch.admit_connection(self)
         if refusal:
-            self.close(refusal)
+            self.close(refusal, "refused")
             return
         tcp.registerProducer(_WriteBackpressure(self), True)
         self.handshake = PeerHandshake(
@@ -86,10 +97,21 @@ class PeerConnection(protocol.Protocol):
             self.switch.node_info,
             dialed_id=self.dialed.node_id if self.dialed else None,
         )
-        self._timeout = self.switch.clock.callLater(
-            self.switch.config.handshake_timeout, self.close, "handshake timeout"
-        )
+        self._arm_handshake_timer()
         self._flush_handshake()
+
+    def _arm_handshake_timer(self) -> None:
+        """Each handshake stage gets CometBFT's 3 s per-phase deadline, all within `handshake_timeout`."""
+        config = self.switch.config
+        left = self.started_at + config.handshake_timeout - self.switch.clock.seconds()
+        cancel_call(self._timeout)
+        self._stage = self.handshake_stage
+        self._timeout = self.switch.clock.callLater(
+            max(0.0, min(config.handshake_stage_timeout, left)),
+            self.close,
+            f"handshake timeout (stage {self._stage})",
+            "handshake_timeout",
+        )
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -101,11 +123,16 @@ class PeerConnection(protocol.Protocol):
                 self._flush_handshake()
                 if result is not None:
                     self._upgraded(result)
+                elif self.handshake_stage != self._stage:
+                    self._arm_handshake_timer()
+        except NetworkMismatch as exc:
+            self.switch.network_mismatch(self, exc)
+            self.close(f"{type(exc).__name__}: {exc}", type(exc).__name__)
         except P2PError as exc:
-            self.close(f"{type(exc).__name__}: {exc}")
+            self.close(f"{type(exc).__name__}: {exc}", type(exc).__name__)
         except Exception as exc:  # a bug or a reactor's error: still only this connection goes
             log.exception("unexpected error on connection %s", self._remote())
-            self.close(f"{type(exc).__name__}: {exc}")
+            self.close(f"{type(exc).__name__}: {exc}", "internal_error")
 
     def _flush_handshake(self) -> None:
         assert self.handshake is not None
@@ -120,7 +147,7 @@ class PeerConnection(protocol.Protocol):
             self,
             self.switch.channel_descriptors(),
             self._on_message,
-            self.close,
+            lambda reason: self.close(reason, "mconnection"),
             self.switch.config.mconn,
         )
         self.mconn.start()
@@ -146,12 +173,13 @@ class PeerConnection(protocol.Protocol):
         if self._tcp is not None:
             self._tcp.resumeProducing()
 
-    def close(self, reason: str) -> None:
-        """Abort the connection, logging why; the switch is told in `connectionLost`."""
+    def close(self, reason: str, kind: str = "closed") -> None:
+        """Abort the connection, logging why (rate-limited per remote IP and kind); the switch is told in
+        `connectionLost`."""
         if self._tcp is None or self.close_reason != "connection lost":
             return
         self.close_reason = reason
-        log.info("closing connection to %s: %s", self._remote(), reason)
+        self.switch.rejections.close(self._remote(), kind, reason, source=self.remote_address()[0])
         if self.mconn is not None:
             self.mconn.stop()
         self._tcp.abortConnection()
