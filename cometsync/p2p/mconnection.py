@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEND_RATE = 5_120_000
 DEFAULT_RECV_RATE = 5_120_000
+PONG_TIMEOUT = "pong timeout"
+"""The one MConnection failure that is not the peer's protocol violation (a slow or dead link)."""
 PING_PACKET = delimit(conn_pb2.Packet(packet_ping=conn_pb2.PacketPing()).SerializeToString())
 PONG_PACKET = delimit(conn_pb2.Packet(packet_pong=conn_pb2.PacketPong()).SerializeToString())
 
@@ -200,7 +202,7 @@ class MConnection:
             self._ping_pending = False
             self._append(PING_PACKET)
             cancel_call(self._pong_timer)
-            self._pong_timer = self._clock.callLater(self.config.pong_timeout, self._fail, "pong timeout")
+            self._pong_timer = self._clock.callLater(self.config.pong_timeout, self._fail, PONG_TIMEOUT)
         if self._pong_pending:
             self._pong_pending = False
             self._append(PONG_PACKET)

@@ -12,7 +12,7 @@ from twisted.python.failure import Failure
 from cometsync.p2p.clock import DelayedCall, cancel_call
 from cometsync.p2p.errors import NetworkMismatch, P2PError
 from cometsync.p2p.handshake import HandshakeResult, PeerHandshake
-from cometsync.p2p.mconnection import MConnection
+from cometsync.p2p.mconnection import PONG_TIMEOUT, MConnection
 from cometsync.p2p.netaddress import NetAddress
 from cometsync.p2p.peer import Peer
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from cometsync.p2p.switch import Switch
 
 log = logging.getLogger(__name__)
+
+PROTOCOL_BAN_SECONDS = 60.0
+"""How long a peer that broke the MConnection protocol (bad packet, oversized message) stays out."""
 
 
 class TCPTransport(Protocol):
@@ -147,13 +150,22 @@ class PeerConnection(protocol.Protocol):
             self,
             self.switch.channel_descriptors(),
             self._on_message,
-            lambda reason: self.close(reason, "mconnection"),
+            self._mconn_failed,
             self.switch.config.mconn,
         )
         self.mconn.start()
         self.peer = self.switch.add_peer(self, result)
         if result.leftover:
             self.mconn.receive(result.leftover)
+
+    def _mconn_failed(self, reason: str) -> None:
+        """A protocol violation by an authenticated peer bans it; a pong timeout is only a bad link."""
+        if reason == PONG_TIMEOUT or self.peer is None:
+            self.close(reason, "pong_timeout" if reason == PONG_TIMEOUT else "mconnection")
+            return
+        self.close(reason, "mconnection")
+        self.switch.rejections.ban(self.peer.id, "mconnection", PROTOCOL_BAN_SECONDS, reason)
+        self.switch.ban(self.peer.id, PROTOCOL_BAN_SECONDS)
 
     def _on_message(self, channel_id: int, msg_bytes: bytes) -> None:
         assert self.peer is not None
