@@ -26,6 +26,7 @@ from cometsync.consensus.engine import ConsensusEngine, EngineError, NodeContext
 from cometsync.crypto import KeyFileError, NodeKey, PrivValidatorKey, load_node_key, load_priv_validator_key
 from cometsync.mempool import Mempool
 from cometsync.metrics import BlocksyncMetrics, listen_metrics
+from cometsync.metrics.p2p import register_p2p_metrics
 from cometsync.node.app_process import KVStoreProcess
 from cometsync.node.errors import NodeStartError
 from cometsync.node.handoff import NotifyingHandoff, build_engine
@@ -249,6 +250,8 @@ class Node:
             progress=self.progress,
             namespace=instrumentation.namespace,
         )
+        assert self.switch is not None
+        register_p2p_metrics(metrics.registry, self.switch.rejections, self.genesis.chain_id)
         laddr = instrumentation.prometheus_listen_addr
         port = _listen(lambda: listen_metrics(laddr, metrics, self.reactor), "prometheus_listen_addr", laddr)
         self._ports.append(port)
