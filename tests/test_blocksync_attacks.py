@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from attack_peers import AttackPeer, Behaviour, Flood, Padded, TxBomb, connect_attacker
 from e2e_harness import ServedChain, SyncHarness, address_of
 from twisted.internet import defer
 
 from cometsync.blocksync.handoff import Switched
 from cometsync.state import State
+from cometsync.testing.attack_peers import AttackPeer, Behaviour, Flood, Padded, TxBomb, connect_attacker
 
 
 class AttacksEndToEnd(SyncHarness):
@@ -26,7 +26,7 @@ class AttacksEndToEnd(SyncHarness):
         self.syncer, self.syncer_switch = syncer, switch
         port = int(switch.listen_addr.rsplit(":", 1)[1])
         attacker = AttackPeer(seed, chain.genesis.chain_id, switch.node_key.node_id, make(chain.store))
-        yield connect_attacker(port, attacker)
+        connect_attacker(port, attacker)
         yield attacker.ready
         syncer.start()
         switch.dial_peers([address_of(honest)], persistent=False)

@@ -1,9 +1,11 @@
-"""Hostile peers for the attack tests and benchmarks: a real SecretConnection + MConnection client that
-dials a node and then misbehaves on the blocksync channel as its `Behaviour` says."""
+"""Hostile peers for the attack tests and benchmarks/attack_bench.py: a real SecretConnection + MConnection
+end (dialing a node, or accepting its dial) that then misbehaves on the blocksync channel as its
+`Behaviour` says."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.internet import defer, protocol, task
 from twisted.internet import reactor as global_reactor
@@ -22,15 +24,18 @@ from cometsync.crypto import PrivKey
 from cometsync.p2p.handshake import PeerHandshake
 from cometsync.p2p.mconnection import MConnection
 from cometsync.p2p.node_info import NodeInfo
-from cometsync.proto.tendermint.types import block_pb2
-from cometsync.proto.wire import uvarint
+from cometsync.p2p.transport import TCPTransport
+from cometsync.proto.wire import iter_fields, message_field, uvarint
 from cometsync.store import BlockStore
+
+_DATA = 2  # Block.data
 
 
 class AttackPeer(protocol.Protocol):
     """Handshakes like a node on `network`, then hands every blocksync message to `on_message`."""
 
-    def __init__(self, seed: int, network: str, server_id: str, behaviour: Behaviour) -> None:
+    def __init__(self, seed: int, network: str, server_id: str | None, behaviour: Behaviour) -> None:
+        """`server_id`: the node we dial (None when it dials us)."""
         self.key = PrivKey(bytes([seed]) * 32)
         info = NodeInfo(self.node_id, "tcp://127.0.0.1:1", network, bytes([BLOCKSYNC_CHANNEL]), "attacker")
         self.handshake = PeerHandshake(self.key, info, dialed_id=server_id)
@@ -43,15 +48,19 @@ class AttackPeer(protocol.Protocol):
     def node_id(self) -> str:
         return self.key.pub_key.address().hex()
 
+    @property
+    def _tcp(self) -> TCPTransport:
+        return cast(TCPTransport, self.transport)
+
     def connectionMade(self) -> None:
-        self.transport.write(self.handshake.data_to_send())
+        self._tcp.write(self.handshake.data_to_send())
 
     def dataReceived(self, data: bytes) -> None:
         if self.mconn is not None:
             self.mconn.receive(self.handshake.secret.receive(data))
             return
         result = self.handshake.receive(data)
-        self.transport.write(self.handshake.data_to_send())
+        self._tcp.write(self.handshake.data_to_send())
         if result is None:
             return
         self.mconn = MConnection(
@@ -73,13 +82,13 @@ class AttackPeer(protocol.Protocol):
     # MConnTransport
     def write(self, data: bytes) -> None:
         self.handshake.secret.write(data)
-        self.transport.write(self.handshake.secret.data_to_send())
+        self._tcp.write(self.handshake.secret.data_to_send())
 
     def pause_reading(self) -> None:
-        self.transport.pauseProducing()
+        self._tcp.pauseProducing()
 
     def resume_reading(self) -> None:
-        self.transport.resumeProducing()
+        self._tcp.resumeProducing()
 
     def connectionLost(self, reason: Any = None) -> None:
         if self.mconn is not None:
@@ -139,20 +148,36 @@ class Flood(Behaviour):
 
 
 class TxBomb(Behaviour):
-    """Answers each request with the real block plus `extra_txs` empty transactions."""
+    """Answers each request with the real block plus `extra_txs` empty txs (still one canonical message)."""
 
     def __init__(self, store: BlockStore, extra_txs: int) -> None:
         super().__init__(store)
-        self.extra_txs = extra_txs
+        self.padding = b"\x0a\x00" * extra_txs
         self.bombs = 0
 
     def block_request(self, peer: AttackPeer, height: int) -> None:
         block_bytes = self.store.load_block_bytes(height)
         assert block_bytes is not None
-        block = block_pb2.Block.FromString(block_bytes)
-        block.data.txs.extend([b""] * self.extra_txs)
-        peer.send(encode_block_response(bytes(block.SerializeToString())))
+        fields = []
+        for field in iter_fields(block_bytes):
+            payload = block_bytes[field.start : field.end]
+            if field.number == _DATA:
+                payload += self.padding
+            fields.append(message_field(field.number, payload))
+        peer.send(encode_block_response(b"".join(fields)))
         self.bombs += 1
+
+
+class Oversized(Behaviour):
+    """Answers each request with a BlockResponse of `size` bytes (one block whose only tx is zeros)."""
+
+    def __init__(self, store: BlockStore, size: int) -> None:
+        super().__init__(store)
+        self.size = size
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        header = message_field(1, b"\x18" + uvarint(height))
+        peer.send(encode_block_response(header + message_field(2, message_field(1, bytes(self.size)))))
 
 
 class Padded(Behaviour):
@@ -168,8 +193,27 @@ class Padded(Behaviour):
         peer.send(b"\x2a" + uvarint(len(inner)) + inner)
 
 
-def connect_attacker(port: int, peer: AttackPeer, bind_host: str = "127.0.0.1") -> defer.Deferred[AttackPeer]:
+class _OneShotFactory(protocol.ClientFactory):
+    def __init__(self, peer: AttackPeer) -> None:
+        self.peer = peer
+
+    def buildProtocol(self, addr: Any) -> AttackPeer:
+        return self.peer
+
+
+def connect_attacker(port: int, peer: AttackPeer, bind_host: str = "127.0.0.1") -> None:
     """Dial the node on 127.0.0.1:`port` from `bind_host` (another loopback address models another IP)."""
-    creator = protocol.ClientCreator(global_reactor, lambda: peer)
-    d: defer.Deferred[Any] = creator.connectTCP("127.0.0.1", port, bindAddress=(bind_host, 0))
-    return d.addCallback(lambda _: peer)
+    reactor: Any = global_reactor
+    reactor.connectTCP("127.0.0.1", port, _OneShotFactory(peer), bindAddress=(bind_host, 0))
+
+
+class AttackerFactory(protocol.ServerFactory):
+    """Accepts the node's dials: each connection is a fresh AttackPeer with the same key and behaviour."""
+
+    def __init__(self, seed: int, network: str, make: Callable[[], Behaviour]) -> None:
+        self.seed = seed
+        self.network = network
+        self.make = make
+
+    def buildProtocol(self, addr: Any) -> AttackPeer:
+        return AttackPeer(self.seed, self.network, None, self.make())
