@@ -169,13 +169,17 @@ class TxBomb(Behaviour):
 
 
 class Oversized(Behaviour):
-    """Answers each request with a BlockResponse of `size` bytes (one block whose only tx is zeros)."""
+    """Answers its first request with a BlockResponse of `size` bytes (one block whose only tx is zeros)."""
 
     def __init__(self, store: BlockStore, size: int) -> None:
         super().__init__(store)
         self.size = size
+        self.sent = False
 
     def block_request(self, peer: AttackPeer, height: int) -> None:
+        if self.sent:
+            return
+        self.sent = True
         header = message_field(1, b"\x18" + uvarint(height))
         peer.send(encode_block_response(header + message_field(2, message_field(1, bytes(self.size)))))
 
