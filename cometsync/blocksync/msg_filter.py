@@ -28,7 +28,7 @@ FREE_ELEMENTS = 50_000
 """Repeated elements (txs, evidence, signatures, validators) a message may hold whatever its size."""
 ELEMENT_OVERHEAD = 200
 """Bytes one decoded element costs us beyond its wire bytes (protobuf object, Python bytes, tuple slot)."""
-DECODE_FACTOR = 8
+DECODE_FACTOR = 4
 """Decoded size may reach this multiple of the wire size (plus the free elements)."""
 UNSOLICITED_BUDGET = 8
 """BlockResponses a peer may send that we did not ask it for (late honest copies) before it is banned."""
