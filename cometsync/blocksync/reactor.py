@@ -234,7 +234,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             message = decode(msg_bytes)
             parsed = _parse_block(message) if isinstance(message, BlockResponse) else None
         except MessageDecodeError as err:
-            self._reject(peer, FilterRejected(f"invalid blocksync message: {err}", "malformed", ban=False))
+            self._reject(peer, FilterRejected(f"invalid blocksync message: {err}", "malformed"))
             return
         self._dispatch(peer, message, parsed)
 
@@ -299,8 +299,10 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if not self.pool.is_running:
             log.debug("dropping block from %s: blocksync is over", peer.id)
             return
-        if parsed.error is not None:
-            self._stop_peer(peer, f"invalid block: {parsed.error}")
+        if parsed.error is not None:  # no honest node stores a block failing ValidateBasic
+            self._reject(
+                peer, FilterRejected(f"invalid block {parsed.height}: {parsed.error}", "invalid_block")
+            )
             return
         assert parsed.block is not None
         block, ext_commit = parsed.block, parsed.ext_commit
