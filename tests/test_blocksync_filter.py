@@ -343,3 +343,13 @@ def test_million_signatures_are_rejected_without_materialising_them() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 64 * 1024
+
+
+def test_a_late_answer_to_our_own_request_is_dropped_without_a_strike_once() -> None:
+    """A slow honest peer answers after the pool moved on (popped, retried elsewhere): never a strike."""
+    msg_filter = syncing()  # the pool no longer expects anything
+    msg_filter.requested("slow", HEIGHT)
+    assert msg_filter.check(BLOCKSYNC_CHANNEL, "slow", response()) is Verdict.LATE
+    assert msg_filter.strikes == {}
+    assert msg_filter.check(BLOCKSYNC_CHANNEL, "slow", response()) is DROP
+    assert msg_filter.strikes == {"slow": 1}

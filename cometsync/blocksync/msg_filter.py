@@ -34,6 +34,8 @@ UNSOLICITED_BUDGET = 8
 """BlockResponses a peer may send that we did not ask it for (late honest copies) before it is banned."""
 LATE_AFTER_SWITCH_BUDGET = 100
 """After the switch to consensus, answers to our last requests still arrive; more than this is a flood."""
+MAX_REMEMBERED_REQUESTS = 1024
+"""Heights asked of one peer that we remember, so its late answer is dropped without a strike."""
 _MAX_FIELDS_PER_LEVEL = 32
 """Fields in one of the fixed-shape messages on the way to the header (honest ones have at most 14)."""
 
@@ -65,7 +67,9 @@ class SyncState(enum.Enum):
 class Verdict(enum.Enum):
     DELIVER = "deliver"
     DROP = "drop"
-    """Not for us (late or unsolicited): skip decoding, keep the peer (it was charged a strike)."""
+    """Not asked of this peer: skip decoding, keep the peer (it was charged a strike)."""
+    LATE = "late"
+    """The answer to a request the pool no longer waits for: skip decoding, no strike."""
 
 
 @dataclass(frozen=True)
@@ -170,10 +174,20 @@ class MsgBytesFilter:
         self.strikes: dict[str, int] = {}
         self._claimed: set[tuple[str, int]] = set()
         """(peer, height) delivered for decoding and not yet through the pool: a second copy is a strike."""
+        self._requested: dict[str, dict[int, None]] = {}
+        """Heights we asked each peer for and it has not answered (oldest first, bounded)."""
+
+    def requested(self, peer_id: str, height: int) -> None:
+        """We sent `peer_id` a BlockRequest for `height`: one answer is never a strike, however late."""
+        heights = self._requested.setdefault(peer_id, {})
+        heights[height] = None
+        if len(heights) > MAX_REMEMBERED_REQUESTS:
+            del heights[next(iter(heights))]
 
     def forget(self, peer_id: str) -> None:
-        """The peer is gone: its strikes and claims go too."""
+        """The peer is gone: its strikes, claims and requests go too."""
         self.strikes.pop(peer_id, None)
+        self._requested.pop(peer_id, None)
         self._claimed = {claim for claim in self._claimed if claim[0] != peer_id}
 
     def release(self, peer_id: str, height: int) -> None:
@@ -199,12 +213,13 @@ class MsgBytesFilter:
                     "oversized",
                 )
             return Verdict.DELIVER
+        answered = self._answered(peer_id, head.height)
         if self._solicited(peer_id, head.height):
             _check_budgets(data)
             assert head.height is not None
             self._claimed.add((peer_id, head.height))
             return Verdict.DELIVER
-        verdict = self._strike(peer_id, head.height)
+        verdict = Verdict.LATE if answered else self._strike(peer_id, head.height)
         if self.state is SyncState.STOPPED_AFTER_SWITCH:
             _check_budgets(data)  # CometBFT still refuses signature bombs after the switch
         return verdict
@@ -213,6 +228,14 @@ class MsgBytesFilter:
         if self.state is not SyncState.ACTIVE or height is None or (peer_id, height) in self._claimed:
             return False
         return self._expects_block(peer_id, height)
+
+    def _answered(self, peer_id: str, height: int | None) -> bool:
+        """True (once) if we asked `peer_id` for `height`: its answer, on time or late."""
+        heights = self._requested.get(peer_id)
+        if heights is None or height not in heights:
+            return False
+        del heights[height]
+        return True
 
     def _strike(self, peer_id: str, height: int | None) -> Verdict:
         strikes = self.strikes.get(peer_id, 0) + 1

@@ -330,6 +330,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             if isinstance(action, SendRequest):
                 peer = self._peers.get(action.peer_id)
                 if peer is not None:
+                    self.filter.requested(action.peer_id, action.height)
                     peer.try_send(BLOCKSYNC_CHANNEL, encode(BlockRequest(action.height)))
             elif isinstance(action, PeerBanned):
                 log.info("pool banned %s: %s", action.peer_id, action.reason)
