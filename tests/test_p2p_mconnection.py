@@ -54,6 +54,21 @@ def test_try_send_respects_capacity_and_send_does_not() -> None:
     assert [p.packet_msg.data for p in _packets(b"".join(transport.writes))] == [b"a", b"b", b"c"]
 
 
+def test_try_send_also_respects_a_byte_budget_for_a_peer_that_does_not_read() -> None:
+    clock, transport = Clock(), Recorder()
+    channel = ChannelDescriptor(3, send_queue_capacity=1000, send_queue_max_bytes=10_000)
+    mconn = MConnection(clock, transport, [channel], lambda ch, msg: None, lambda reason: None)
+    mconn.start()
+    mconn.pause_writing()  # TCP back-pressure: nothing leaves
+    queued = 0
+    while mconn.try_send(3, bytes(3000)):
+        queued += 1
+    assert queued == 4  # the message that crosses the budget is still taken, the next is not
+    mconn.resume_writing()
+    clock.advance(0)
+    assert mconn.try_send(3, bytes(3000))
+
+
 def test_higher_priority_channel_goes_first_and_big_messages_are_chunked() -> None:
     mconn, clock, transport, _ = _mconn()
     mconn.send(1, bytes(3000))

@@ -51,6 +51,8 @@ from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
 
+SEND_QUEUE_MAX_BYTES = 64 * 1024 * 1024
+"""Blocks queued for one peer (an honest CometBFT peer has at most ~40 requests out)."""
 THREAD_DECODE_BYTES = 256 * 1024
 """Messages at least this big are decoded on the worker thread (when the reactor has one)."""
 
@@ -63,6 +65,7 @@ def blocksync_channel(recv_message_capacity: int = MAX_MSG_SIZE) -> ChannelDescr
         send_queue_capacity=SEND_QUEUE_CAPACITY,
         recv_buffer_capacity=RECV_BUFFER_CAPACITY,
         recv_message_capacity=recv_message_capacity,
+        send_queue_max_bytes=SEND_QUEUE_MAX_BYTES,
     )
 
 

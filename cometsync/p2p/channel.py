@@ -22,6 +22,9 @@ class ChannelDescriptor:
     send_queue_capacity: int = DEFAULT_SEND_QUEUE_CAPACITY
     recv_buffer_capacity: int = DEFAULT_RECV_BUFFER_CAPACITY
     recv_message_capacity: int = DEFAULT_RECV_MESSAGE_CAPACITY
+    send_queue_max_bytes: int = 0
+    """`try_send` also refuses once this many bytes are queued (0: count only, as CometBFT), so a peer
+    that asks for much and reads nothing cannot make us hold 1000 big messages."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.id <= 0xFF:
@@ -37,6 +40,7 @@ class Channel:
         self.desc = desc
         self.max_payload = max_payload
         self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
         self._sending: memoryview | None = None
         self._offset = 0
         self.recently_sent = 0.0
@@ -44,7 +48,14 @@ class Channel:
         self._recv_size = 0
 
     def can_queue(self) -> bool:
-        return len(self.queue) < self.desc.send_queue_capacity
+        if len(self.queue) >= self.desc.send_queue_capacity:
+            return False
+        limit = self.desc.send_queue_max_bytes
+        return limit == 0 or self.queued_bytes < limit
+
+    def push(self, message: bytes) -> None:
+        self.queue.append(message)
+        self.queued_bytes += len(message)
 
     @property
     def send_pending(self) -> bool:
@@ -54,6 +65,7 @@ class Channel:
         """The next chunk of the message being sent, and whether it is the message's last (eof)."""
         if self._sending is None:
             self._sending = memoryview(self.queue.popleft())
+            self.queued_bytes -= len(self._sending)
             self._offset = 0
         end = self._offset + self.max_payload
         chunk = bytes(self._sending[self._offset : end])
@@ -85,6 +97,7 @@ class Channel:
 
     def clear(self) -> None:
         self.queue.clear()
+        self.queued_bytes = 0
         self._sending = None
         self._recv_parts = []
         self._recv_size = 0

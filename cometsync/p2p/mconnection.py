@@ -162,7 +162,7 @@ class MConnection:
         channel = self._channels.get(channel_id)
         if not self.running or channel is None or (respect_capacity and not channel.can_queue()):
             return False
-        channel.queue.append(message)
+        channel.push(message)
         self._schedule_send(0.0)
         return True
 
