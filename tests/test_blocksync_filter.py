@@ -24,6 +24,7 @@ from cometsync.blocksync.msg_filter import (
     Verdict,
     element_allowance,
     read_head,
+    read_prefix,
 )
 from cometsync.proto.tendermint.blocksync import types_pb2 as bs_pb2
 from cometsync.proto.tendermint.types import block_pb2, evidence_pb2, types_pb2, validator_pb2
@@ -353,3 +354,28 @@ def test_a_late_answer_to_our_own_request_is_dropped_without_a_strike_once() -> 
     assert msg_filter.strikes == {}
     assert msg_filter.check(BLOCKSYNC_CHANNEL, "slow", response()) is DROP
     assert msg_filter.strikes == {"slow": 1}
+
+
+def test_peek_judges_a_long_response_from_its_first_kilobyte() -> None:
+    data = (LOCALNET / "wire" / "block_response_62.pb").read_bytes()
+    prefix = data[:1024]
+    assert read_prefix(prefix) == (len(data), 62)
+    owed = {("p", 62)}
+    msg_filter = MsgBytesFilter(
+        lambda peer, h: (peer, h) in owed, SyncState.ACTIVE, max_message_size=len(data)
+    )
+    assert msg_filter.peek("p", prefix) is DELIVER
+    assert msg_filter.peek("stranger", prefix) is DROP
+    msg_filter.requested("slow", 62)
+    assert msg_filter.peek("slow", prefix) is Verdict.LATE
+    small = MsgBytesFilter(lambda peer, h: True, SyncState.ACTIVE, max_message_size=len(data) - 1)
+    with pytest.raises(FilterRejected, match="exceeds"):
+        small.peek("p", prefix)
+
+
+@pytest.mark.parametrize(
+    "prefix", [b"", b"\x0a\x00", b"\x1a", b"\x1a\x80", b"\x1a\x05\x12\x00", b"\x1a\x05\x0a\x03\x0a"]
+)
+def test_peek_leaves_odd_prefixes_to_the_full_check(prefix: bytes) -> None:
+    assert read_prefix(prefix) is None
+    assert syncing().peek("p", prefix) is DELIVER

@@ -147,6 +147,35 @@ def read_head(data: bytes) -> ResponseHead:
     return ResponseHead(top.number, height)
 
 
+def read_prefix(prefix: bytes) -> tuple[int, int] | None:
+    """(whole message size, first `header.height`) from the first bytes of a canonical BlockResponse.
+
+    None when the prefix is not one (another message, odd layout, too short): the full check decides.
+    """
+    try:
+        if not prefix or prefix[0] != (_BLOCK_RESPONSE << 3 | WIRE_LEN):
+            return None
+        length, pos = read_varint(prefix, 1, len(prefix))
+        total = pos + length
+        for _ in ("block", "header"):
+            if pos >= len(prefix) or prefix[pos] != (1 << 3 | WIRE_LEN):
+                return None
+            _, pos = read_varint(prefix, pos + 1, len(prefix))
+        while pos < len(prefix):
+            tag, pos = read_varint(prefix, pos, len(prefix))
+            number, wire_type = tag >> 3, tag & 7
+            if number == _HEADER_HEIGHT and wire_type == WIRE_VARINT:
+                return total, _varint_at(prefix, pos)
+            if number > _HEADER_HEIGHT or wire_type not in (WIRE_VARINT, WIRE_LEN):
+                return total, 0
+            value, pos = read_varint(prefix, pos, len(prefix))
+            if wire_type == WIRE_LEN:
+                pos += value
+    except WireFormatError:
+        return None
+    return None
+
+
 def check_budgets(data: bytes) -> None:
     """Raise FilterRejected if any repeated field of a BlockResponse is over its budget; stops early."""
     walker = _BudgetWalker(data, element_allowance(len(data)))
@@ -193,6 +222,22 @@ class MsgBytesFilter:
     def release(self, peer_id: str, height: int) -> None:
         """The pool has seen the block `peer_id` sent for `height` (its next copy is judged afresh)."""
         self._claimed.discard((peer_id, height))
+
+    def peek(self, peer_id: str, prefix: bytes) -> Verdict:
+        """The first bytes of a long blocksync message: DROP/LATE discard the rest unbuffered."""
+        head = read_prefix(prefix)
+        if head is None:
+            return Verdict.DELIVER
+        size, height = head
+        if size > self.max_message_size:
+            raise FilterRejected(
+                f"BlockResponse of {size} bytes exceeds {self.max_message_size}", "oversized"
+            )
+        if self._solicited(peer_id, height):
+            return Verdict.DELIVER
+        if self._answered(peer_id, height):
+            return Verdict.LATE
+        return self._strike(peer_id, height)
 
     def check(self, channel_id: int, peer_id: str, data: bytes) -> Verdict:
         if channel_id != BLOCKSYNC_CHANNEL or not data:

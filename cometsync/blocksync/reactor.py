@@ -215,19 +215,27 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             self.pool.remove_peer(peer.id)
             self._perform_pool_actions()
 
+    def peek_msg_prefix(self, channel_id: int, peer: BlocksyncPeer, prefix: bytes) -> bool:
+        """A long message's first bytes: an unasked BlockResponse is discarded before the rest is buffered."""
+        if channel_id != BLOCKSYNC_CHANNEL:
+            return True
+        return self._judge(peer, lambda: self.filter.peek(peer.id, prefix), len(prefix))
+
     def filter_msg_bytes(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> bool:
         """O(1) checks before decoding; False drops the message. Hostile input stops (and bans) the peer."""
+        return self._judge(peer, lambda: self.filter.check(channel_id, peer.id, msg_bytes), len(msg_bytes))
+
+    def _judge(self, peer: BlocksyncPeer, verdict_of: Callable[[], Verdict], size: int) -> bool:
         try:
-            verdict = self.filter.check(channel_id, peer.id, msg_bytes)
+            verdict = verdict_of()
         except FilterRejected as err:
             self._reject(peer, err)
             return False
         if verdict is Verdict.DROP:
-            self.rejections.drop(
-                peer.id, "unsolicited", f"BlockResponse not asked of it ({len(msg_bytes)} bytes)"
-            )
-            return False
-        return True
+            self.rejections.drop(peer.id, "unsolicited", f"BlockResponse not asked of it ({size} bytes seen)")
+        elif verdict is Verdict.LATE:
+            self.rejections.drop(peer.id, "late", "answer to a request already served by another peer")
+        return verdict is Verdict.DELIVER
 
     def receive(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> None:
         if len(msg_bytes) >= THREAD_DECODE_BYTES and self._decoder is not None:

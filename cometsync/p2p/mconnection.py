@@ -79,6 +79,13 @@ class MConnTransport(Protocol):
 
 ReceiveCallback = Callable[[int, bytes], None]
 ErrorCallback = Callable[[str], None]
+PeekCallback = Callable[[int, bytes], bool]
+
+
+def _peek_for(on_peek: PeekCallback | None, channel_id: int) -> Callable[[bytes], bool] | None:
+    if on_peek is None:
+        return None
+    return lambda prefix: on_peek(channel_id, prefix)
 
 
 class MConnection:
@@ -92,14 +99,16 @@ class MConnection:
         on_receive: ReceiveCallback,
         on_error: ErrorCallback,
         config: MConnConfig | None = None,
+        on_peek: PeekCallback | None = None,
     ) -> None:
+        """`on_peek(channel_id, prefix)`: see `Channel` (False discards the rest of that message)."""
         self.config = config or MConnConfig()
         self._clock = clock
         self._transport = transport
         self._on_receive = on_receive
         self._on_error = on_error
         payload = self.config.max_packet_msg_payload_size
-        self._channels = {desc.id: Channel(desc, payload) for desc in channels}
+        self._channels = {desc.id: Channel(desc, payload, _peek_for(on_peek, desc.id)) for desc in channels}
         self._reader = DelimitedReader(self.config.max_packet_msg_size)
         self._send_limit = TokenBucket(
             clock, self.config.send_rate, self.config.rate_burst(self.config.send_rate)

@@ -38,6 +38,10 @@ class Reactor(ABC):
     def remove_peer(self, peer: Peer, reason: str) -> None:  # noqa: B027 - optional hook
         """The peer is gone (error, ban or shutdown)."""
 
+    def peek_msg_prefix(self, channel_id: int, peer: Peer, prefix: bytes) -> bool:
+        """The first PEEK_BYTES of a longer message, before the rest is buffered; False discards it unread."""
+        return True
+
     def filter_msg_bytes(self, channel_id: int, peer: Peer, msg_bytes: bytes) -> bool:
         """Optional cheap check before decoding; False drops the message (the reactor deals with the peer)."""
         return True

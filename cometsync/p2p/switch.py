@@ -266,6 +266,10 @@ class Switch:
             reactor.add_peer(peer)
         return peer
 
+    def peek(self, peer: Peer, channel_id: int, prefix: bytes) -> bool:
+        """The first bytes of a long message: False discards the rest unread (`Reactor.peek_msg_prefix`)."""
+        return self._by_channel[channel_id].peek_msg_prefix(channel_id, peer, prefix)
+
     def deliver(self, peer: Peer, channel_id: int, msg_bytes: bytes) -> None:
         reactor = self._by_channel[channel_id]
         if reactor.filter_msg_bytes(channel_id, peer, msg_bytes):

@@ -152,6 +152,7 @@ class PeerConnection(protocol.Protocol):
             self._on_message,
             self._mconn_failed,
             self.switch.config.mconn,
+            self._on_peek,
         )
         self.mconn.start()
         self.peer = self.switch.add_peer(self, result)
@@ -166,6 +167,9 @@ class PeerConnection(protocol.Protocol):
         self.close(reason, "mconnection")
         self.switch.rejections.ban(self.peer.id, "mconnection", PROTOCOL_BAN_SECONDS, reason)
         self.switch.ban(self.peer.id, PROTOCOL_BAN_SECONDS)
+
+    def _on_peek(self, channel_id: int, prefix: bytes) -> bool:
+        return self.peer is None or self.switch.peek(self.peer, channel_id, prefix)
 
     def _on_message(self, channel_id: int, msg_bytes: bytes) -> None:
         assert self.peer is not None
