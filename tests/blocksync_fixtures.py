@@ -321,3 +321,13 @@ class LyingReactor(BlocksyncReactor[State]):
             self.lied = True
             return StatusResponse(height=10**9, base=1)
         return super()._status()
+
+
+class InflatingReactor(BlocksyncReactor[State]):
+    """Serves its real blocks but always claims a far height: NoBlockResponse for every height above its tip
+    (issue 13's liar that kept CometBFT v0.38.25 and cometsync from ever switching)."""
+
+    claimed_height = 10**9
+
+    def _status(self) -> StatusResponse:
+        return StatusResponse(height=self.claimed_height, base=self.store.base)

@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from blocksync_fixtures import LyingReactor, tampered_store, with_flipped_tx
+from blocksync_fixtures import InflatingReactor, LyingReactor, tampered_store, with_flipped_tx
 from builder_chain import HEIGHTS
 from e2e_harness import SyncHarness
-from twisted.internet import defer
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet import defer, reactor
+from twisted.web.client import Agent, readBody
 
+from cometsync.metrics import BlocksyncMetrics, listen_metrics
 from cometsync.p2p.switch import Switch
 
 # Heights holding txs: early, around the validator change, after vote extensions are on.
@@ -51,9 +54,46 @@ class BlocksyncEndToEnd(SyncHarness):
         chain = self._localnet_chain()
         yield self._sync(chain, [self._server(2, chain)])
 
+    @defer.inlineCallbacks
+    def test_liar_refusing_heights_it_claims_is_dropped_and_the_node_switches(
+        self,
+    ) -> Generator[Any, Any, None]:
+        """Issue 13: a peer claiming 10^9 and answering NoBlockResponse above the real tip. The node reaches
+        the tip, bans and disconnects it, and switches; the Prometheus endpoint shows the ban and timings."""
+        chain = self._localnet_chain()
+        liar = self._server(3, chain, cls=InflatingReactor)
+        switched = yield self._sync(chain, [self._server(2, chain), liar])
+        self.assertEqual(switched.state.last_block_height, chain.store.height - 1)
+        liar_id = liar.node_key.node_id
+        self.assertTrue(self.syncer.pool.is_peer_banned(liar_id))
+        self.assertTrue(self.syncer_switch.is_banned(liar_id))
+        self.assertNotIn(liar_id, [p.id for p in self.syncer_switch.peers])
+        scraped = yield self._scrape_metrics(chain.genesis.chain_id)
+        self.assertGreaterEqual(scraped["cometsync_blocksync_peer_bans_total"], 1)
+        for timing in ("verify", "apply"):
+            self.assertEqual(scraped[f"cometsync_blocksync_{timing}_seconds_count"], switched.blocks_synced)
+            self.assertGreater(scraped[f"cometsync_blocksync_{timing}_seconds_sum"], 0)
+
+    @defer.inlineCallbacks
+    def _scrape_metrics(self, chain_id: str) -> Generator[Any, Any, dict[str, float]]:
+        """GET /metrics of the syncer over HTTP; sample name -> value (label chain_id)."""
+        metrics = BlocksyncMetrics(chain_id, self.syncer.metrics, reactor, pool=self.syncer.pool)
+        port = listen_metrics("127.0.0.1:0", metrics, reactor)
+        self.addCleanup(port.stopListening)
+        url = f"http://127.0.0.1:{port.getHost().port}/metrics"
+        response = yield Agent(reactor).request(b"GET", url.encode())
+        text = (yield readBody(response)).decode()
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.labels == {"chain_id": chain_id}
+        }
+
     def _check_bans(self, servers: dict[str, Switch]) -> None:
         pool = self.syncer.pool
         self.assertTrue(pool.is_peer_banned(servers["liar"].node_key.node_id))
+        self.assertTrue(self.syncer_switch.is_banned(servers["liar"].node_key.node_id))
         corrupt_id = servers["corrupt"].node_key.node_id
         self.assertTrue(pool.is_peer_banned(corrupt_id))
         self.assertTrue(self.syncer_switch.is_banned(corrupt_id))

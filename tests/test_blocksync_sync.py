@@ -10,6 +10,7 @@ import pytest
 from blocksync_fixtures import (
     LOCALNET_CHAIN,
     VOTEEXT_CHAIN,
+    InflatingReactor,
     LyingReactor,
     Network,
     Node,
@@ -96,6 +97,9 @@ def test_sync_localnet_chain_to_the_same_app_hash_and_switch(tmp_path: Path) -> 
     assert syncer.block_store.height == state.last_block_height
     assert syncer_reactor.metrics.blocks_synced == state.last_block_height
     assert syncer_reactor.metrics.txs_synced > 190
+    assert syncer_reactor.metrics.verify_seconds.count == state.last_block_height
+    assert syncer_reactor.metrics.apply_seconds.count == state.last_block_height
+    assert syncer_reactor.metrics.peer_bans == 0
     assert network.disconnects == []
 
 
@@ -301,3 +305,28 @@ def test_sync_completes_with_a_corrupt_and_a_lying_peer(tmp_path: Path) -> None:
     assert syncer_reactor.pool.is_peer_banned("corrupt") and syncer_reactor.pool.is_peer_banned("liar")
     assert not syncer_reactor.pool.is_peer_banned("honest")
     assert "honest" in network.open_peers("syncer") and "corrupt" not in network.open_peers("syncer")
+    assert "liar" not in network.open_peers("syncer")  # lowering its claim disconnects it too
+    assert syncer_reactor.metrics.peer_bans == 2
+
+
+def test_peer_claiming_heights_it_refuses_is_banned_and_the_node_switches_at_the_tip(tmp_path: Path) -> None:
+    """Issue 13 on the Clock: the liar serves the real 310 blocks, claims 10^9 and refuses above 310."""
+    clock = start_clock(LOCALNET_CHAIN)
+    network = Network(clock)
+    honest = serving_node(tmp_path / "honest", 310)
+    syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN)
+    syncer_reactor, handoff = make_reactor(syncer, clock)
+    liar = InflatingReactor(honest.state, honest.block_store, honest.executor, _NoHandoff(), clock)
+    network.connect(make_reactor(honest, clock)[0], "honest", syncer_reactor, "syncer")
+    network.connect(liar, "liar", syncer_reactor, "syncer")
+    syncer_reactor.start()
+    assert run_until(clock, lambda: syncer.block_store.height == 309, max_seconds=60)
+    at_tip = clock.seconds()
+    assert run_until(clock, lambda: handoff.switched.called, max_seconds=60)
+    assert clock.seconds() - at_tip <= 2 * 1.0  # the switch check's period, not a SyncTracker timeout
+    assert handoff.switched.result.state.last_block_height == 309  # block 310 awaits its commit
+    assert syncer_reactor.pool.max_peer_height == 310
+    assert syncer_reactor.pool.is_peer_banned("liar") and syncer_reactor.metrics.peer_bans == 1
+    assert network.open_peers("syncer") == ["honest"]
+    [(_, _, reason)] = [d for d in network.disconnects if d[1] == "liar"]
+    assert "[1, 1000000000]" in reason and "refus" in reason  # its status, or in-flight strikes, convict it

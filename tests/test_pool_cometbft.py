@@ -16,6 +16,7 @@ from test_pool_harness import (
 )
 from twisted.internet import task
 
+from cometsync.clock import Periodic
 from cometsync.pool import AddBlockOutcome, BlockPool, PeerError, PoolConfig
 
 MAX_INT64 = 2**63 - 1
@@ -53,7 +54,7 @@ def test_remove_peer_recomputes_max_peer_height() -> None:
     assert pool.max_peer_height == 0
 
 
-def grow_chain_every_second(net: SimNetwork) -> task.LoopingCall:
+def grow_chain_every_second(net: SimNetwork) -> Periodic:
     """Every peer gains a block per second and reports it (the Go test's ticker goroutine)."""
 
     def grow() -> None:
@@ -71,9 +72,7 @@ def pop_one(net: SimNetwork) -> None:
     if first is None or second is None:
         return
     if not second.genuine:
-        sender = net.pool.block_sender(second.height)
-        assert sender is not None
-        net.pool.remove_peer_and_redo_all_requests(sender, "second block is fake")
+        assert net.pool.punish_block_senders([second.height], "second block is fake")
     else:
         net.pool.pop_request(first.time)
 

@@ -27,4 +27,3 @@ def test_idle_time_decays_the_rate_and_partial_samples_wait() -> None:
     monitor = RateMonitor(0.0, sample_period=1.0, window=40.0, initial_rate=100.0)
     assert monitor.rate(0.9) == 100.0
     assert monitor.rate(40.0) == pytest.approx(100.0 * math.exp(-1.0))
-    assert monitor.observed_for(40.0) == 40.0

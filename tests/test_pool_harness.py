@@ -9,12 +9,21 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import assert_never
 
 from twisted.internet import task
-from twisted.internet.interfaces import IReactorTime
 
-from cometsync.pool import AddBlockOutcome, BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.clock import Periodic
+from cometsync.pool import (
+    Action,
+    AddBlockOutcome,
+    BlockPool,
+    PeerBanned,
+    PeerError,
+    PoolConfig,
+    RequestStatus,
+    SendRequest,
+)
 
 GENESIS_TIME = 1_700_000_000.0
 BLOCK_INTERVAL = 1.0
@@ -52,6 +61,7 @@ class FakePeer:
     silent: bool = False
     missing: frozenset[int] = frozenset()
     malicious: bool = False
+    answers_status: bool = True
     connected: bool = True
     served: list[int] = field(default_factory=list)
     _free_at: float = 0.0
@@ -94,9 +104,7 @@ def pop_verified(net: SimNetwork) -> None:
         if first is None or second is None:
             return
         if not second.genuine:
-            sender = net.pool.block_sender(second.height)
-            assert sender is not None
-            net.pool.remove_peer_and_redo_all_requests(sender, "fake block")
+            assert net.pool.punish_block_senders([second.height], "fake block")
             return
         net.pool.pop_request(first.time)
 
@@ -148,20 +156,36 @@ class SimNetwork:
                 self._perform(action)
         raise AssertionError("pool keeps producing actions")
 
-    def _perform(self, action: SendRequest | PeerError | PeerBanned) -> None:
-        if isinstance(action, SendRequest):
-            self.requests.append(action)
-            peer = self.peers[action.peer_id]
-            if peer.connected and not peer.silent:
-                at = peer.answer_time(self.clock.seconds())
-                self.clock.callLater(at - self.clock.seconds(), self._deliver, peer, action.height)
-        elif isinstance(action, PeerError):
-            self.errors.append(action)
-            if self._disconnect_on_error:
-                self.peers[action.peer_id].connected = False
-                self.pool.remove_peer(action.peer_id)
-        else:
-            self.bans.append(action)
+    def _perform(self, action: Action) -> None:
+        match action:
+            case SendRequest():
+                self.requests.append(action)
+                peer = self.peers[action.peer_id]
+                if peer.connected and not peer.silent:
+                    at = peer.answer_time(self.clock.seconds())
+                    self.clock.callLater(at - self.clock.seconds(), self._deliver, peer, action.height)
+            case RequestStatus(peer_id=peer_id):
+                peer = self.peers[peer_id]
+                if peer.connected and peer.answers_status:
+                    self.clock.callLater(peer.service_time, self._answer_status, peer)
+            case PeerError():
+                self.errors.append(action)
+                self._disconnect(action.peer_id)
+            case PeerBanned():
+                self.bans.append(action)
+                if action.disconnect:
+                    self._disconnect(action.peer_id)
+            case _:
+                assert_never(action)
+
+    def _answer_status(self, peer: FakePeer) -> None:
+        if peer.connected:
+            self.introduce(peer)
+
+    def _disconnect(self, peer_id: str) -> None:
+        if self._disconnect_on_error:
+            self.peers[peer_id].connected = False
+            self.pool.remove_peer(peer_id)
 
     def _deliver(self, peer: FakePeer, height: int) -> None:
         if not peer.connected:
@@ -185,11 +209,10 @@ class SimNetwork:
             self._next_verify = now + self._verify_interval
             self.pump()
 
-    def every(self, interval: float, action: Callable[[], None]) -> task.LoopingCall:
+    def every(self, interval: float, action: Callable[[], None]) -> Periodic:
         """Run `action` every `interval` simulated seconds (first call after one interval)."""
-        loop = task.LoopingCall(action)
-        loop.clock = cast(IReactorTime, self.clock)
-        loop.start(interval, now=False)
+        loop = Periodic(self.clock, interval, action)
+        loop.start()
         return loop
 
     def run_until(self, done: Callable[[], bool], *, step: float = 0.01, max_seconds: float = 60.0) -> bool:

@@ -162,10 +162,10 @@ class RPCServerTest(unittest.TestCase):
     def test_metrics_scrape(self) -> Iterator[Any]:
         counters = SyncMetrics(syncing=True)
         counters.record_block(310, 3, 1500)
+        counters.verify_seconds.observe(0.002)
+        counters.apply_seconds.observe(0.01)
+        counters.peer_bans += 1
         metrics = BlocksyncMetrics("localnet-4v", counters, reactor, pool=SyncingPool())
-        metrics.observe_verify(0.002)
-        metrics.observe_apply(0.01)
-        metrics.record_ban()
         port = listen_metrics("127.0.0.1:0", metrics)
         self.addCleanup(port.stopListening)
         url = f"http://127.0.0.1:{port.getHost().port}"

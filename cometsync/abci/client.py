@@ -17,6 +17,7 @@ from cometsync.abci.address import grpc_target
 from cometsync.abci.checks import check_finalize_block_response
 from cometsync.abci.errors import ABCIError, ABCITimeout, ABCIUnavailable
 from cometsync.abci.retry import RetryPolicy
+from cometsync.clock import Clock, DelayedCall, reactor_or_global
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.abci import types_pb2_grpc as abci_grpc
 
@@ -91,20 +92,8 @@ class ABCIClient(Protocol):
     def close(self) -> None: ...
 
 
-class _DelayedCall(Protocol):
-    def cancel(self) -> None: ...
-
-    def active(self) -> bool: ...
-
-
-class ReactorLike(Protocol):
+class ReactorLike(Clock, Protocol):
     """The part of Twisted's reactor the client needs (time, timers, and re-entry from gRPC threads)."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
-    ) -> _DelayedCall: ...
 
     def callFromThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None: ...
 
@@ -126,7 +115,7 @@ class _Call:
         self._started = client.reactor.seconds()
         self._attempts = 0
         self._future: grpc.Future | None = None
-        self._retry_call: _DelayedCall | None = None
+        self._retry_call: DelayedCall | None = None
         self.result: defer.Deferred[Any] = defer.Deferred(lambda _: self.abort())
 
     def attempt(self) -> None:
@@ -201,12 +190,7 @@ class GrpcABCIClient:
         app_hash_size: int | None = None,
         reactor: ReactorLike | None = None,
     ) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
-        assert reactor is not None
-        self.reactor: ReactorLike = reactor
+        self.reactor: ReactorLike = reactor_or_global(reactor)
         self.address = address
         self.target = grpc_target(address)
         self.retry = retry if retry is not None else RetryPolicy()

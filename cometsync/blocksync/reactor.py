@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, Protocol
+from typing import Generic, Protocol, TypeVar, assert_never
 
 from twisted.python.failure import Failure
 
@@ -36,21 +36,21 @@ from cometsync.blocksync.codec import (
 from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.blocksync.metrics import SyncMetrics
 from cometsync.blocksync.msg_filter import FilterRejected, MsgBytesFilter, SyncState, Verdict
-from cometsync.blocksync.periodic import Periodic
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, ChainStateView, StateT
 from cometsync.blocksync.sync_loop import SyncLoop
 from cometsync.blocksync.verify import VerifiedBlock
 from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.clock import Clock, DelayedCall, Periodic, cancel_call
 from cometsync.p2p.channel import ChannelDescriptor
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.reactor import Reactor
 from cometsync.p2p.rejections import RejectionLog
-from cometsync.pool import BlockPool, PeerBanned, PeerError, PoolConfig, SendRequest
+from cometsync.pool import Action, BlockPool, PeerBanned, PeerError, PoolConfig, RequestStatus, SendRequest
 from cometsync.pool.pool import AddBlockOutcome
 from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
 
+ResultT = TypeVar("ResultT")
 SEND_QUEUE_MAX_BYTES = 64 * 1024 * 1024
 """Blocks queued for one peer (an honest CometBFT peer has at most ~40 requests out)."""
 THREAD_DECODE_BYTES = 256 * 1024
@@ -145,7 +145,8 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             executor,
             self.ahead,
             clock,
-            after_pool_call=self._perform_pool_actions,
+            self.metrics,
+            pool_call=self._pool_call,
             on_applied=self._block_applied,
             on_fatal=self._sync_failed,
         )
@@ -172,14 +173,12 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             log.info("we are the only validator: switching to consensus without blocksync")
             self._switch("only validator", blocks_synced=0)
             return
-        self.pool.start()
+        self._pool_call(self.pool.start)
         self.filter.state = SyncState.ACTIVE
         self.metrics.syncing = True
-        self.metrics.started_at = self._clock.seconds()
         self._status_poll.start()
         self._switch_check.start()
         self.broadcast_status_request()
-        self._perform_pool_actions()
 
     def stop(self) -> None:
         """Stop syncing without a hand-off (node shutdown)."""
@@ -212,8 +211,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             del self._peers[peer.id]
             self.filter.forget(peer.id)
         if self.pool.is_running:
-            self.pool.remove_peer(peer.id)
-            self._perform_pool_actions()
+            self._pool_call(lambda: self.pool.remove_peer(peer.id))
 
     def peek_msg_prefix(self, channel_id: int, peer: BlocksyncPeer, prefix: bytes) -> bool:
         """A long message's first bytes: an unasked BlockResponse is discarded before the rest is buffered."""
@@ -268,9 +266,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if self._peers.get(peer.id) is not peer:
             return  # it left while we decoded
         if isinstance(outcome, MessageDecodeError):
-            self._reject(
-                peer, FilterRejected(f"invalid blocksync message: {outcome}", "malformed", ban=False)
-            )
+            self._reject(peer, FilterRejected(f"invalid blocksync message: {outcome}", "malformed"))
             return
         self._dispatch(peer, outcome.message, outcome.parsed)
 
@@ -285,11 +281,9 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             peer.try_send(BLOCKSYNC_CHANNEL, encode(self._status()))
         elif isinstance(message, StatusResponse):
             if self.pool.is_running:
-                self.pool.set_peer_range(peer.id, message.base, message.height)
-                self._perform_pool_actions()
+                self._pool_call(lambda: self.pool.set_peer_range(peer.id, message.base, message.height))
         elif isinstance(message, NoBlockResponse) and self.pool.is_running:
-            self.pool.redo_request_from(message.height, peer.id)
-            self._perform_pool_actions()
+            self._pool_call(lambda: self.pool.redo_request_from(message.height, peer.id))
 
     def _serve_block(self, peer: BlocksyncPeer, height: int) -> None:
         """Stored bytes go out as they are; with extensions on at `height` the extended commit is required."""
@@ -317,11 +311,10 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             return
         assert parsed.block is not None
         block, ext_commit = parsed.block, parsed.ext_commit
-        outcome = self.pool.add_block(peer.id, block, ext_commit, parsed.size)
+        outcome = self._pool_call(lambda: self.pool.add_block(peer.id, block, ext_commit, parsed.size))
         if outcome is AddBlockOutcome.ACCEPTED:
             self.ahead.block_arrived(block, ext_commit)
             self.loop.poke()
-        self._perform_pool_actions()
 
     def _status(self) -> StatusResponse:
         return StatusResponse(height=self.store.height, base=self.store.base)
@@ -333,25 +326,36 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     # ------------------------------------------------------------------ pool actions and time
 
-    def _perform_pool_actions(self) -> None:
-        """Send the pool's requests, stop the peers it gave up on, then re-arm its timer."""
-        actions = self.pool.drain_actions()
-        disconnected = {a.peer_id for a in actions if isinstance(a, PeerError)}
-        for action in actions:
-            if isinstance(action, SendRequest):
-                peer = self._peers.get(action.peer_id)
-                if peer is not None:
-                    self.filter.requested(action.peer_id, action.height)
-                    peer.try_send(BLOCKSYNC_CHANNEL, encode(BlockRequest(action.height)))
-            elif isinstance(action, PeerBanned):
-                log.info("pool banned %s: %s", action.peer_id, action.reason)
-                if action.peer_id in disconnected:
-                    self._ban_peer(action.peer_id, action.until - self._clock.seconds(), action.reason)
-            else:
-                peer = self._peers.get(action.peer_id)
-                if peer is not None:
-                    self._stop_peer(peer, action.reason)
+    def _pool_call(self, call: Callable[[], ResultT]) -> ResultT:
+        """The one way into a pool method that may act: call it, perform its actions, re-arm its timer."""
+        result = call()
+        for action in self.pool.drain_actions():
+            self._perform(action)
         self._arm_tick()
+        return result
+
+    def _perform(self, action: Action) -> None:
+        match action:
+            case SendRequest(peer_id=peer_id, height=height):
+                peer = self._peers.get(peer_id)
+                if peer is not None:
+                    self.filter.requested(peer_id, height)
+                    peer.try_send(BLOCKSYNC_CHANNEL, encode(BlockRequest(height)))
+            case RequestStatus(peer_id=peer_id):
+                peer = self._peers.get(peer_id)
+                if peer is not None:
+                    peer.try_send(BLOCKSYNC_CHANNEL, encode(StatusRequest()))
+            case PeerError(peer_id=peer_id, reason=reason):
+                peer = self._peers.get(peer_id)
+                if peer is not None:
+                    self._stop_peer(peer, reason)
+            case PeerBanned(peer_id=peer_id, reason=reason, until=until, disconnect=disconnect):
+                log.info("pool banned %s: %s", peer_id, reason)
+                self.metrics.peer_bans += 1
+                if disconnect:
+                    self._ban_peer(peer_id, until - self._clock.seconds(), reason)
+            case _:
+                assert_never(action)
 
     def _arm_tick(self) -> None:
         cancel_call(self._tick_call)
@@ -362,8 +366,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def _tick(self) -> None:
         self._tick_call = None
-        self.pool.tick()
-        self._perform_pool_actions()
+        self._pool_call(self.pool.tick)
 
     def _verdict_ready(self) -> None:
         self._relay(self.loop.poke)
@@ -390,6 +393,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         self.filter.forget(peer.id)
         if err.ban:
             seconds = self.config.pool.ban_seconds
+            self.metrics.peer_bans += 1
             self.rejections.ban(peer.id, err.kind, seconds, err.reason)
             self._ban_peer(peer.id, seconds, err.reason)
         else:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Generic
+from typing import Generic, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from cometsync.blocksync.metrics import SyncMetrics
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, StateT
 from cometsync.blocksync.verify import PairVerificationError, VerifiedBlock, verify_pair
 from cometsync.blocksync.verify_ahead import VerifyAhead
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
+from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.pool import BlockPool
 from cometsync.types import Block, ExtendedCommit
 
@@ -25,13 +26,22 @@ log = logging.getLogger(__name__)
 
 NANOS_PER_SECOND = 1_000_000_000
 
+ResultT = TypeVar("ResultT")
+
+
+class PoolCall(Protocol):
+    """Runs a pool method, then performs the actions it queued (the reactor's one drain-after-call path)."""
+
+    def __call__(self, call: Callable[[], ResultT]) -> ResultT: ...
+
 
 class SyncLoop(Generic[StateT]):
     """Drives pool -> verify_pair -> store -> executor -> pool.pop_request for one node.
 
-    `after_pool_call` lets the owner act on the pool's queued actions (requests, disconnects);
-    `on_applied` sees every applied block (metrics); `on_fatal` gets an apply/store failure, after which
-    the loop stops (CometBFT panics: the local state can no longer follow the chain).
+    `pool_call` runs a pool method and has the owner act on the actions it queued (requests, bans);
+    `on_applied` sees every applied block; `metrics` gets verify and apply times (on `clock`);
+    `on_fatal` gets an apply/store failure, after which the loop stops (CometBFT panics: the local state
+    can no longer follow the chain).
     """
 
     def __init__(
@@ -42,8 +52,9 @@ class SyncLoop(Generic[StateT]):
         executor: BlockApplier[StateT],
         ahead: VerifyAhead,
         clock: Clock,
+        metrics: SyncMetrics,
         *,
-        after_pool_call: Callable[[], None],
+        pool_call: PoolCall,
         on_applied: Callable[[VerifiedBlock, StateT], None],
         on_fatal: Callable[[Failure], None],
     ) -> None:
@@ -54,11 +65,13 @@ class SyncLoop(Generic[StateT]):
         self._executor = executor
         self._ahead = ahead
         self._clock = clock
-        self._after_pool_call = after_pool_call
+        self._metrics = metrics
+        self._pool_call = pool_call
         self._on_applied = on_applied
         self._on_fatal = on_fatal
         self._call: DelayedCall | None = None
         self._applying = False
+        self._apply_started = 0.0
         self._stopped = False
         self._idle_waiters: list[defer.Deferred[None]] = []
 
@@ -93,7 +106,7 @@ class SyncLoop(Generic[StateT]):
 
     def _step(self) -> None:
         self._call = None
-        if self._stopped:
+        if self._stopped or self._applying:  # a poke from plan() below may have queued a step meanwhile
             return
         self._ahead.plan(self.state)
         first, second, ext_commit = self._pool.peek_two_blocks()
@@ -104,6 +117,7 @@ class SyncLoop(Generic[StateT]):
             return
         state = self.state
         skip_last_commit = self.blocks_synced > 0
+        started = self._clock.seconds()
         try:
             verified = verify_pair(
                 state,
@@ -116,19 +130,22 @@ class SyncLoop(Generic[StateT]):
         except PairVerificationError as err:
             self._punish(first.height, err)
             return
+        finally:
+            self._metrics.verify_seconds.observe(self._clock.seconds() - started)
         self._apply(verified)
 
     def _punish(self, height: int, err: PairVerificationError) -> None:
-        senders = self._pool.punish_block_senders(err.culprit.heights(height), err.reason)
+        heights = err.culprit.heights(height)
+        senders = self._pool_call(lambda: self._pool.punish_block_senders(heights, err.reason))
         log.warning("block %d failed verification (%s); punished %s", height, err.reason, senders)
-        self._after_pool_call()
         self.poke()
 
     def _apply(self, verified: VerifiedBlock) -> None:
         """Pop first, as CometBFT does: once verified the block is ours, whatever the pool hears next."""
         self._applying = True
-        self._pool.pop_request(verified.block.header.time.unix_nanos() / NANOS_PER_SECOND)
-        self._after_pool_call()
+        self._apply_started = self._clock.seconds()
+        header_time = verified.block.header.time.unix_nanos() / NANOS_PER_SECOND
+        self._pool_call(lambda: self._pool.pop_request(header_time))
         applied = defer.maybeDeferred(self._save_and_apply, verified)
         applied.addCallbacks(self._applied, self._fail, callbackArgs=(verified,))
 
@@ -138,6 +155,7 @@ class SyncLoop(Generic[StateT]):
 
     def _applied(self, new_state: StateT, verified: VerifiedBlock) -> None:
         self._applying = False
+        self._metrics.apply_seconds.observe(self._clock.seconds() - self._apply_started)
         self.state = new_state
         self.blocks_synced += 1
         self._on_applied(verified, new_state)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cometsync.abci.address import grpc_target
-from cometsync.consensus.registry import available_engines
 from cometsync.p2p.errors import P2PError
 from cometsync.p2p.netaddress import NetAddress, validate_node_id
+from cometsync.plugins import available_engines
 
 BUILTIN_APPS = ("kvstore",)
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 from twisted.internet import defer
 
 from cometsync.blocksync.handoff import ConsensusHandoff
+from cometsync.clock import Clock
 from cometsync.consensus.block_step import ProducerApp
-from cometsync.consensus.registry import ENTRY_POINT_GROUP, EngineError, available_engines, load_factory
-from cometsync.p2p.clock import Clock
+from cometsync.plugins import ENTRY_POINT_GROUP, EngineError, available_engines, load_factory
 from cometsync.state import BlockExecutor, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.types import Genesis
@@ -89,5 +89,5 @@ EngineFactory = Callable[[NodeContext], ConsensusEngine]
 
 
 def load_engine(name: str) -> EngineFactory:
-    """The engine factory registered as `name` (see `consensus.registry`)."""
+    """The engine factory registered as `name` (see `cometsync.plugins`)."""
     return cast(EngineFactory, load_factory(name))

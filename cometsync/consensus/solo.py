@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from cometsync.clock import DelayedCall, cancel_call
 from cometsync.consensus.block_step import BlockStep, CommittedBlock, GuardedKey
 from cometsync.consensus.engine import EngineError, NodeContext
 from cometsync.consensus.producer import CommitSigners, max_data_bytes
 from cometsync.crypto import KeyFileError, PrivKey
 from cometsync.crypto.sign_state import SignStateFile
-from cometsync.p2p.clock import DelayedCall, cancel_call
 from cometsync.state import State
 from cometsync.types import Block, Timestamp
 

@@ -1,23 +1,40 @@
 """Blocksync metrics on a private registry, read at scrape time from the reactor's counters and the pool.
 
 CometBFT's names (`cometbft_blocksync_*`, label chain_id) come from the reactor's totals; cometsync's own
-(`cometsync_blocksync_*`) add pool gauges, the recent rate, and verify/apply timings the node reports.
+(`cometsync_blocksync_*`) add pool gauges, the recent rate, bans, and the sync loop's verify/apply timings.
+Nothing is pushed into this registry: every series is read from the counters when scraped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from cometsync.rpc.env import Clock, PoolView
+from cometsync.clock import Clock
+from cometsync.rpc.env import PoolView
 from cometsync.rpc.progress import SyncProgress
 
 COMETBFT_NAMESPACE = "cometbft"
 OURS = "cometsync_blocksync_"
-DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Durations(Protocol):
+    """`cometsync.blocksync.metrics.Durations`: per-bucket counts (last one +Inf), sum and count."""
+
+    @property
+    def buckets(self) -> tuple[float, ...]: ...
+
+    @property
+    def counts(self) -> Sequence[int]: ...
+
+    @property
+    def total(self) -> float: ...
+
+    @property
+    def count(self) -> int: ...
 
 
 class ReactorCounters(Protocol):
@@ -40,6 +57,25 @@ class ReactorCounters(Protocol):
 
     @property
     def last_block_txs(self) -> int: ...
+
+    @property
+    def peer_bans(self) -> int: ...
+
+    @property
+    def verify_seconds(self) -> Durations: ...
+
+    @property
+    def apply_seconds(self) -> Durations: ...
+
+
+def _histogram(name: str, doc: str, chain: list[str], durations: Durations) -> HistogramMetricFamily:
+    cumulative, buckets = 0, []
+    for bound, count in zip((*durations.buckets, float("inf")), durations.counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+    family = HistogramMetricFamily(name, doc, labels=["chain_id"])
+    family.add_metric(chain, buckets, sum_value=durations.total)
+    return family
 
 
 class _SnapshotCollector:
@@ -77,6 +113,20 @@ class _SnapshotCollector:
         )
         synced.add_metric(chain, counters.blocks_synced)
         yield synced
+        bans = CounterMetricFamily(
+            OURS + "peer_bans", "Peers banned for lies, bad blocks or refusals.", labels=["chain_id"]
+        )
+        bans.add_metric(chain, counters.peer_bans)
+        yield bans
+        yield _histogram(
+            OURS + "verify_seconds",
+            "Time to verify one block against the next one's commit.",
+            chain,
+            counters.verify_seconds,
+        )
+        yield _histogram(
+            OURS + "apply_seconds", "Time to apply one block (store and ABCI).", chain, counters.apply_seconds
+        )
         if owner.pool is None:
             return
         status = owner.pool.status()
@@ -119,33 +169,6 @@ class BlocksyncMetrics:
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SnapshotCollector(self))
-        labels = ["chain_id"]
-        self._bans = Counter(
-            OURS + "peer_bans", "Peers banned for bad blocks or slowness.", labels, registry=self.registry
-        ).labels(chain_id=chain_id)
-        self._verify = Histogram(
-            OURS + "verify_seconds",
-            "Time to verify one block's commit.",
-            labels,
-            buckets=DURATION_BUCKETS,
-            registry=self.registry,
-        ).labels(chain_id=chain_id)
-        self._apply = Histogram(
-            OURS + "apply_seconds",
-            "Time to apply one block (ABCI and stores).",
-            labels,
-            buckets=DURATION_BUCKETS,
-            registry=self.registry,
-        ).labels(chain_id=chain_id)
-
-    def record_ban(self) -> None:
-        self._bans.inc()
-
-    def observe_verify(self, seconds: float) -> None:
-        self._verify.observe(seconds)
-
-    def observe_apply(self, seconds: float) -> None:
-        self._apply.observe(seconds)
 
     def render(self) -> bytes:
         """Prometheus text exposition of this registry."""

@@ -8,8 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from twisted.internet import task
-
+from cometsync.clock import Clock, Periodic, reactor_or_global
 from cometsync.rpc.progress import SyncProgress
 
 TTY_INTERVAL_SECONDS = 1.0
@@ -63,10 +62,6 @@ class ProgressSource(Protocol):
     def progress_snapshot(self) -> ProgressSnapshot: ...
 
 
-class Clock(Protocol):
-    def seconds(self) -> float: ...
-
-
 def measure(
     progress: SyncProgress, now: float, phase: str, height: int, target: int, peers: int
 ) -> ProgressSnapshot:
@@ -90,14 +85,14 @@ class ProgressReporter:
         self._out = out
         self._tty = tty
         self._clock = clock
-        self._loop: task.LoopingCall | None = None
+        self._loop: Periodic | None = None
         self._line_open = False
 
     def start(self) -> None:
-        self._loop = task.LoopingCall(self.report)
-        if self._clock is not None:
-            self._loop.clock = self._clock  # type: ignore[assignment]
-        self._loop.start(TTY_INTERVAL_SECONDS if self._tty else LOG_INTERVAL_SECONDS, now=True)
+        interval = TTY_INTERVAL_SECONDS if self._tty else LOG_INTERVAL_SECONDS
+        self._loop = Periodic(reactor_or_global(self._clock), interval, self.report)
+        self._loop.start()
+        self.report()
 
     def report(self) -> None:
         snapshot = self._source.progress_snapshot()
@@ -117,7 +112,7 @@ class ProgressReporter:
         self._out.flush()
 
     def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
+        if self._loop is not None:
             self._loop.stop()
         self._loop = None
         self._end_line()

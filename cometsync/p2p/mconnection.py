@@ -15,8 +15,8 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
+from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.channel import Channel, ChannelDescriptor
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.delimited import DelimitedReader, delimit
 from cometsync.p2p.errors import DecodeError, MConnectionError, P2PError
 from cometsync.p2p.rate_limit import TokenBucket
@@ -162,10 +162,6 @@ class MConnection:
     def try_send(self, channel_id: int, message: bytes) -> bool:
         """Queue a message only if the channel's send queue has room (CometBFT's `TrySend`)."""
         return self._enqueue(channel_id, message, respect_capacity=True)
-
-    def can_send(self, channel_id: int) -> bool:
-        channel = self._channels.get(channel_id)
-        return self.running and channel is not None and channel.can_queue()
 
     def _enqueue(self, channel_id: int, message: bytes, respect_capacity: bool) -> bool:
         channel = self._channels.get(channel_id)

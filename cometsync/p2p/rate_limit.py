@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cometsync.p2p.clock import Clock
+from cometsync.clock import Clock
 
 
 class TokenBucket:

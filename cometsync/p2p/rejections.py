@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from cometsync.p2p.clock import Clock
+from cometsync.clock import Clock
 
 log = logging.getLogger(__name__)
 

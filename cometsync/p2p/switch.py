@@ -10,9 +10,9 @@ from typing import Any, cast
 
 from twisted.internet import defer
 
+from cometsync.clock import Clock, DelayedCall, cancel_call, reactor_or_global
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.channel import ChannelDescriptor
-from cometsync.p2p.clock import Clock, DelayedCall, cancel_call
 from cometsync.p2p.errors import NetworkMismatch, RejectedPeerError
 from cometsync.p2p.handshake import HandshakeResult
 from cometsync.p2p.mconnection import MConnConfig
@@ -56,10 +56,7 @@ class Switch:
         config: SwitchConfig | None = None,
         reactor: Any = None,
     ) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
+        reactor = reactor_or_global(reactor)
         self.node_key = node_key
         self.network = network
         self.moniker = moniker

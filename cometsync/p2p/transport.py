@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from twisted.internet import protocol
 from twisted.python.failure import Failure
 
-from cometsync.p2p.clock import DelayedCall, cancel_call
+from cometsync.clock import DelayedCall, cancel_call
 from cometsync.p2p.errors import NetworkMismatch, P2PError
 from cometsync.p2p.handshake import HandshakeResult, PeerHandshake
 from cometsync.p2p.mconnection import PONG_TIMEOUT, MConnection

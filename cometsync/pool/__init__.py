@@ -1,8 +1,8 @@
 """Sans-IO block pool: which height to ask from which peer, when to drop a peer, when we are caught up."""
 
-from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
+from cometsync.pool.actions import Action, PeerBanned, PeerError, RequestStatus, SendRequest
 from cometsync.pool.config import PoolConfig
-from cometsync.pool.pool import AddBlockOutcome, BlockPool, Clock, PoolError
+from cometsync.pool.pool import AddBlockOutcome, BlockPool, PoolError
 from cometsync.pool.requester import HasHeight
 from cometsync.pool.status import BanStatus, CaughtUp, PeerStatus, PoolStatus
 from cometsync.pool.sync_tracker import SyncTracker
@@ -13,7 +13,6 @@ __all__ = [
     "BanStatus",
     "BlockPool",
     "CaughtUp",
-    "Clock",
     "HasHeight",
     "PeerBanned",
     "PeerError",
@@ -21,6 +20,7 @@ __all__ = [
     "PoolConfig",
     "PoolError",
     "PoolStatus",
+    "RequestStatus",
     "SendRequest",
     "SyncTracker",
 ]

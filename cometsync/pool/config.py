@@ -36,8 +36,8 @@ class PoolConfig:
     ban_seconds: float = 60.0
     peer_conn_wait: float = 3.0
     """No requests before this long after start, so several peers can report their range first."""
-    no_block_backoff: float = 1.0
-    """A peer that answered NoBlockResponse for a height is not asked for it again this soon."""
+    max_refusals: int = 3
+    """NoBlockResponses for claimed heights plus peer timeouts after which a peer is banned and dropped."""
     received_block_or_wait: float = 5.0
     """CometBFT's IsCaughtUp clause: a block was received or this long has passed since start."""
     no_block_timeout: float = 30.0

@@ -14,7 +14,6 @@ class RateMonitor:
     def __init__(self, now: float, sample_period: float, window: float, initial_rate: float = 0.0) -> None:
         self._sample_period = sample_period
         self._window = window
-        self._started = now
         self._sample_start = now
         self._pending_amount = 0.0
         self._rate = initial_rate
@@ -26,9 +25,6 @@ class RateMonitor:
     def rate(self, now: float) -> float:
         self._close_sample(now)
         return self._rate
-
-    def observed_for(self, now: float) -> float:
-        return now - self._started
 
     def _close_sample(self, now: float) -> None:
         elapsed = now - self._sample_start

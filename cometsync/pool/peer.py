@@ -22,6 +22,8 @@ class PoolPeer:
         self.num_pending = 0
         self.waiting_since: float | None = None
         """Since when the peer owes us a block without having sent one (None: owes nothing)."""
+        self.refused_from: int | None = None
+        """Lowest claimed height the peer answered NoBlockResponse for: proof it cannot serve from there."""
         self.sort_rate = 0.0
         self.blocks_delivered = 0
         self.latency: float | None = None
@@ -30,8 +32,22 @@ class PoolPeer:
         self._bytes = self._new_bytes_monitor(now)
         self._blocks = RateMonitor(now, config.rate_sample_period, config.rate_window)
 
+    @property
+    def servable_height(self) -> int:
+        """The claimed height capped below its lowest refusal (claims are forgeable, refusals are not)."""
+        if self.refused_from is None:
+            return self.height
+        return min(self.height, self.refused_from - 1)
+
     def can_serve(self, height: int) -> bool:
-        return self.base <= height <= self.height
+        return self.base <= height <= self.servable_height
+
+    def refused(self, height: int) -> bool:
+        """A NoBlockResponse for `height`; True if the peer claims it (a lie, unless it just pruned it)."""
+        if not self.base <= height <= self.height:
+            return False
+        self.refused_from = height if self.refused_from is None else min(self.refused_from, height)
+        return True
 
     def add_pending(self, now: float) -> None:
         """A request was sent; the first outstanding one restarts the rate monitors and the timeout."""

@@ -2,7 +2,8 @@
 
 Semantics follow CometBFT v0.38.25 `blocksync/pool.go` (plus main's SyncTracker); improvements are listed in
 docs/pool.md. No sockets, no global reactor: time comes from an injected clock, effects leave as actions that
-the driver collects with `drain_actions()` after every call and after `tick()`.
+the driver collects with `drain_actions()` after every call and after `tick()`. All timers live in one
+heap (`timers.py`) that `tick()` pops and `next_deadline()` reads.
 """
 
 from __future__ import annotations
@@ -10,20 +11,28 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable
-from typing import Generic, Protocol
+from typing import Generic, assert_never
 
-from cometsync.pool.actions import Action, PeerBanned, PeerError, SendRequest
+from cometsync.clock import Clock
+from cometsync.pool.actions import Action, PeerBanned, PeerError, RequestStatus, SendRequest
 from cometsync.pool.config import PoolConfig
 from cometsync.pool.peer import PoolPeer
 from cometsync.pool.requester import BlockT, CommitT, Requester
 from cometsync.pool.status import BanStatus, CaughtUp, PeerStatus, PoolStatus
 from cometsync.pool.sync_tracker import SyncTracker
+from cometsync.pool.timers import (
+    BanExpiry,
+    ConnWaitOver,
+    LateExpiry,
+    PeerTimeout,
+    RateCheck,
+    RetryDue,
+    Timer,
+    TimerHeap,
+)
 
-
-class Clock(Protocol):
-    """The part of twisted's IReactorTime the pool uses; `seconds()` must be Unix time (SyncTracker)."""
-
-    def seconds(self) -> float: ...
+STRIKE_MEMORY = 1024
+"""Peers whose refusals are remembered across reconnects (oldest forgotten first): bounded memory."""
 
 
 class PoolError(RuntimeError):
@@ -53,7 +62,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._clock = clock
         self._running = False
         self._start_time: float | None = None
-        self._next_rate_check = 0.0
+        self._timers = TimerHeap()
         self._requesters: dict[int, Requester[BlockT, CommitT]] = {}
         self._peers: dict[str, PoolPeer] = {}
         self._sorted_peers: list[PoolPeer] = []
@@ -62,6 +71,8 @@ class BlockPool(Generic[BlockT, CommitT]):
         """(peer, popped height) -> request time: a copy still owed; welcome until the retry period ends."""
         self._sizes: deque[int] = deque(maxlen=self.config.size_samples)
         self._bytes_held = 0
+        self._strikes: dict[str, int] = {}
+        """Peer -> refusals of heights it claimed (NoBlockResponse or timeout); kept across reconnects."""
         self._tracker = SyncTracker(self.config.no_block_timeout)
         self._actions: list[Action] = []
 
@@ -75,13 +86,15 @@ class BlockPool(Generic[BlockT, CommitT]):
         """Begin the peer-connect wait; requests start `peer_conn_wait` seconds later."""
         self._running = True
         self._start_time = self._now()
-        self._next_rate_check = self._start_time + self.config.rate_sample_period
+        self._timers.arm(self._start_time + self.config.rate_sample_period, RateCheck())
+        self._timers.arm(self._start_time + self.config.peer_conn_wait, ConnWaitOver())
 
     def stop(self) -> None:
         """Switch to consensus: forget requests and held blocks; later blocks are dropped quietly."""
         self._running = False
         self._requesters.clear()
         self._late.clear()
+        self._timers.clear()
         self._bytes_held = 0
 
     def drain_actions(self) -> list[Action]:
@@ -93,16 +106,25 @@ class BlockPool(Generic[BlockT, CommitT]):
     def set_peer_range(self, peer_id: str, base: int, height: int) -> None:
         """A StatusResponse: add the peer, or update it; impossible or shrinking ranges get it banned."""
         if base > height:
-            self._remove_and_ban(peer_id, f"reported base {base} > height {height}", disconnect=False)
+            self._remove_and_ban(peer_id, f"reported base {base} > height {height}")
             self.make_requests()
             return
         peer = self._peers.get(peer_id)
         if peer is not None:
             if base < peer.base or height < peer.height:
                 reason = f"lowered its range from [{peer.base}, {peer.height}] to [{base}, {height}]"
-                self._remove_and_ban(peer_id, reason, disconnect=False)
+                self._remove_and_ban(peer_id, reason)
                 self.make_requests()
                 return
+            refused = peer.refused_from
+            if refused is not None and base <= refused <= height:
+                self._remove_and_ban(
+                    peer_id, f"still claims [{base}, {height}] after refusing block {refused}"
+                )
+                self.make_requests()
+                return
+            if refused is not None and refused < base:
+                peer.refused_from = None  # it pruned that block: an honest refusal
             peer.base, peer.height = base, height
         else:
             if self.is_peer_banned(peer_id):
@@ -118,27 +140,22 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._remove_peer(peer_id, drop_blocks=False)
         self.make_requests()
 
-    def remove_peer_and_redo_all_requests(self, peer_id: str, reason: str) -> None:
-        """A block from this peer failed verification: drop its blocks, re-ask, ban it and disconnect it."""
-        self._remove_and_ban(peer_id, reason, disconnect=True)
-        self.make_requests()
-
     def punish_block_senders(self, heights: Iterable[int], reason: str) -> list[str]:
-        """CometBFT's rule when (first, second) fails and the fault is not attributable: punish both."""
+        """Ban and disconnect whoever sent the blocks at `heights` and drop their blocks.
+
+        The sync loop passes one height when verification names the faulty block, both of (first, second)
+        otherwise (CometBFT's rule).
+        """
         senders: list[str] = []
         for height in heights:
-            sender = self.block_sender(height)
+            requester = self._requesters.get(height)
+            sender = requester.sender if requester is not None else None
             if sender is not None and sender not in senders:
                 senders.append(sender)
         for sender in senders:  # all gone before anything is re-asked, so no sender gets it again
-            self._remove_and_ban(sender, reason, disconnect=True)
+            self._remove_and_ban(sender, reason)
         self.make_requests()
         return senders
-
-    def block_sender(self, height: int) -> str | None:
-        """Which peer delivered the block held at `height` (for attributing a verification failure)."""
-        requester = self._requesters.get(height)
-        return requester.sender if requester is not None else None
 
     def is_peer_banned(self, peer_id: str) -> bool:
         until = self._banned.get(peer_id)
@@ -190,12 +207,25 @@ class BlockPool(Generic[BlockT, CommitT]):
         return AddBlockOutcome.ACCEPTED
 
     def redo_request_from(self, height: int, peer_id: str) -> None:
-        """A NoBlockResponse: free the peer's slot at once and ask someone else (not it, for a while)."""
+        """A NoBlockResponse: free the slot and ask someone else; refusing a claimed height is a strike.
+
+        The peer is not asked for `height` or above again (its servable height drops below it, and so may
+        `max_peer_height`: a liar's claim stops holding us in blocksync at once) and is asked for its status:
+        if it still claims the height it is banned and dropped (an honest peer that pruned it reports a
+        higher base). At `max_refusals` strikes it is banned and dropped without waiting for its status.
+        """
         requester = self._requesters.get(height)
-        if requester is None or not requester.may_answer(peer_id):
+        peer = self._peers.get(peer_id)
+        if requester is None or peer is None or not requester.may_answer(peer_id):
             return
         self._redo(requester, peer_id, drop_block=True)
-        requester.refused_until[peer_id] = self._now() + self.config.no_block_backoff
+        first_refusal = peer.refused_from is None
+        if peer.refused(height):
+            reason = f"refused block {height} while claiming [{peer.base}, {peer.height}]"
+            if not self._strike(peer_id, reason):
+                if first_refusal:
+                    self._actions.append(RequestStatus(peer_id))
+                self._update_max_peer_height()
         self.make_requests()
 
     def peek_two_blocks(self) -> tuple[BlockT | None, BlockT | None, CommitT | None]:
@@ -218,6 +248,9 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._bytes_held -= requester.block_size
         for peer_id, requested_at in requester.outstanding.items():
             self._late[(peer_id, requester.height)] = requested_at
+            self._timers.arm(
+                requested_at + self.config.retry_seconds, LateExpiry(peer_id, requester.height, requested_at)
+            )
         self.height += 1
         self._tracker.record_block(verified_header_time, now)
         self._update_max_peer_height()
@@ -281,47 +314,50 @@ class BlockPool(Generic[BlockT, CommitT]):
     # ------------------------------------------------------------------ time
 
     def tick(self) -> None:
-        """Fire whatever is due: peer timeouts, retry timers, rate checks, ban expiry; then request more."""
+        """Fire the timers that are due (timeouts, retries, rate checks, expiries); then request more."""
         if not self._running:
             return
         now = self._now()
-        timeout = self._peer_timeout()
-        for peer in list(self._peers.values()):
-            if peer.waiting_since is not None and peer.waiting_since + timeout <= now:
-                self._drop_peer(peer.peer_id, f"peer did not send us any block for {timeout:.0f}s")
-        for requester in self._requesters.values():
-            deadline = requester.retry_deadline
-            if requester.block is None and deadline is not None and deadline <= now:
-                self._give_up_requests(requester)
-        if now >= self._next_rate_check:
-            self._check_rates(now)
-            self._next_rate_check = now + self.config.rate_sample_period
-        self._banned = {peer: until for peer, until in self._banned.items() if until > now}
-        for key, requested_at in list(self._late.items()):
-            if requested_at + self.config.retry_seconds <= now:
-                del self._late[key]
-                self._release(key[0])
+        for timer in self._timers.pop_due(now):
+            self._fire(timer, now)
         self.make_requests()
 
     def next_deadline(self) -> float | None:
-        """Clock time at which `tick()` next has work (None when stopped)."""
-        if not self._running or self._start_time is None:
+        """Clock time at which `tick()` next has work (None when stopped); may be a timer gone stale."""
+        if not self._running:
             return None
-        now = self._now()
-        deadlines = [self._next_rate_check]
-        if now < self._start_time + self.config.peer_conn_wait:
-            deadlines.append(self._start_time + self.config.peer_conn_wait)
-        timeout = self._peer_timeout()
-        waiting = (p.waiting_since for p in self._peers.values() if p.waiting_since is not None)
-        deadlines.extend(since + timeout for since in waiting)
-        for requester in self._requesters.values():
-            if requester.block is None:
-                if requester.retry_deadline is not None:
-                    deadlines.append(requester.retry_deadline)
-                deadlines.extend(until for until in requester.refused_until.values() if until > now)
-        deadlines.extend(self._banned.values())
-        deadlines.extend(at + self.config.retry_seconds for at in self._late.values())
-        return min(deadlines)
+        return self._timers.next_at()
+
+    def _fire(self, timer: Timer, now: float) -> None:
+        """Act on a due timer if what armed it still holds."""
+        match timer:
+            case RateCheck():
+                self._check_rates(now)
+                self._timers.arm(now + self.config.rate_sample_period, RateCheck())
+            case ConnWaitOver():
+                pass  # tick() makes the first requests
+            case PeerTimeout(peer_id=peer_id, since=since):
+                peer = self._peers.get(peer_id)
+                if peer is None or peer.waiting_since != since:
+                    return
+                timeout = self._peer_timeout()
+                if since + timeout > now:  # blocks got bigger since it was armed
+                    self._timers.arm(since + timeout, timer)
+                    return
+                self._timed_out(peer_id, f"peer did not send us any block for {timeout:.0f}s")
+            case RetryDue(height=height, deadline=deadline):
+                requester = self._requesters.get(height)
+                if requester is not None and requester.block is None and requester.retry_deadline == deadline:
+                    self._give_up_requests(requester)
+            case BanExpiry(peer_id=peer_id, until=until):
+                if self._banned.get(peer_id) == until:
+                    del self._banned[peer_id]
+            case LateExpiry(peer_id=peer_id, height=height, requested_at=requested_at):
+                if self._late.get((peer_id, height)) == requested_at:
+                    del self._late[(peer_id, height)]
+                    self._release(peer_id)
+            case _:
+                assert_never(timer)
 
     # ------------------------------------------------------------------ requesting
 
@@ -336,6 +372,12 @@ class BlockPool(Generic[BlockT, CommitT]):
         for requester in self._requesters.values():
             if requester.block is None:
                 self._fill_slots(requester, now)
+
+    def _watch(self, peer: PoolPeer) -> None:
+        """Arm the no-block timeout from when the peer last started owing or delivered."""
+        if peer.waiting_since is not None:
+            since = peer.waiting_since
+            self._timers.arm(since + self._peer_timeout(), PeerTimeout(peer.peer_id, since))
 
     def _create_requesters(self) -> None:
         cap = len(self._peers) * self.config.max_pending_per_peer
@@ -371,6 +413,7 @@ class BlockPool(Generic[BlockT, CommitT]):
             sent = self._send_to_available_peer(requester, now, second=True) or sent
         if sent:
             requester.retry_deadline = now + self.config.retry_seconds
+            self._timers.arm(requester.retry_deadline, RetryDue(requester.height, requester.retry_deadline))
 
     def _send_to_available_peer(
         self, requester: Requester[BlockT, CommitT], now: float, *, second: bool
@@ -384,10 +427,12 @@ class BlockPool(Generic[BlockT, CommitT]):
                 requester.asked(peer.peer_id)
                 or peer.num_pending >= self.config.max_pending_per_peer
                 or not peer.can_serve(requester.height)
-                or requester.is_refused_by(peer.peer_id, now)
             ):
                 continue
+            was_idle = peer.num_pending == 0
             peer.add_pending(now)
+            if was_idle:  # its no-block timeout starts now; later requests do not move it
+                self._watch(peer)
             requester.assign(peer.peer_id, now, second=second)
             self._actions.append(SendRequest(peer.peer_id, requester.height))
             return True
@@ -422,6 +467,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         peer = self._peers.get(peer_id)
         if peer is not None:
             peer.delivered(self._now(), size, requested_at)
+            self._watch(peer)
 
     def _release(self, peer_id: str) -> None:
         peer = self._peers.get(peer_id)
@@ -447,17 +493,34 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._late = {key: until for key, until in self._late.items() if key[0] != peer_id}
         self._update_max_peer_height()
 
-    def _remove_and_ban(self, peer_id: str, reason: str, *, disconnect: bool) -> None:
+    def _remove_and_ban(self, peer_id: str, reason: str) -> None:
+        """Lies and bad blocks: forget the peer and its blocks, keep it out and disconnected for a while."""
         self._remove_peer(peer_id, drop_blocks=True)
+        self._strikes.pop(peer_id, None)
         until = self._now() + self.config.ban_seconds
         self._banned[peer_id] = until
-        self._actions.append(PeerBanned(peer_id, reason, until))
-        if disconnect:
-            self._actions.append(PeerError(peer_id, reason))
+        self._timers.arm(until, BanExpiry(peer_id, until))
+        self._actions.append(PeerBanned(peer_id, reason, until, disconnect=True))
 
     def _drop_peer(self, peer_id: str, reason: str) -> None:
         self._actions.append(PeerError(peer_id, reason))
         self._remove_peer(peer_id, drop_blocks=False)
+
+    def _timed_out(self, peer_id: str, reason: str) -> None:
+        """A peer that owes claimed blocks and sends none: dropped, and banned at its last strike."""
+        if not self._strike(peer_id, reason):
+            self._drop_peer(peer_id, reason)
+
+    def _strike(self, peer_id: str, reason: str) -> bool:
+        """Count a refusal; at `max_refusals` the peer is banned and dropped (returns True)."""
+        strikes = self._strikes.pop(peer_id, 0) + 1
+        if strikes >= self.config.max_refusals:
+            self._remove_and_ban(peer_id, f"{reason} ({strikes} refusals)")
+            return True
+        self._strikes[peer_id] = strikes  # re-inserted last: the oldest entry is evicted first
+        if len(self._strikes) > STRIKE_MEMORY:
+            del self._strikes[next(iter(self._strikes))]
+        return False
 
     def _check_rates(self, now: float) -> None:
         """Re-sort peers by blocks/s; drop a peer only if slow in bytes AND its blocks take far longer."""
@@ -486,9 +549,13 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._sorted_peers.sort(key=lambda p: p.sort_rate, reverse=True)
 
     def _update_max_peer_height(self) -> None:
-        """Max claimed height, ignoring peers pruned beyond our height (they cannot serve what we need)."""
+        """Max servable height (claims capped by refusals), ignoring peers pruned beyond our height."""
         highest = max(
-            (p.height for p in self._peers.values() if not (self.height > 0 and p.base > self.height)),
+            (
+                p.servable_height
+                for p in self._peers.values()
+                if not (self.height > 0 and p.base > self.height)
+            ),
             default=0,
         )
         dropped = highest < self.max_peer_height

@@ -26,7 +26,6 @@ class Requester(Generic[BlockT, CommitT]):
         self.outstanding: dict[str, float] = {}
         self.former: set[str] = set()
         """Peers whose request was given up on (retry timer); their late answer is still welcome."""
-        self.refused_until: dict[str, float] = {}
         self.retry_deadline: float | None = None
         self.block: BlockT | None = None
         self.ext_commit: CommitT | None = None
@@ -61,9 +60,6 @@ class Requester(Generic[BlockT, CommitT]):
     def promote_second(self) -> None:
         if self.primary is None and self.second is not None:
             self.primary, self.second = self.second, None
-
-    def is_refused_by(self, peer_id: str, now: float) -> bool:
-        return self.refused_until.get(peer_id, now) > now
 
     def set_block(self, block: BlockT, ext_commit: CommitT | None, size: int, peer_id: str) -> None:
         self.block = block

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from twisted.internet import defer
 
+from cometsync.clock import Clock
 from cometsync.p2p.node_info import NodeInfo
 from cometsync.pool import CaughtUp, PoolStatus
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
@@ -79,10 +80,6 @@ class SyncCounters(Protocol):
 
     @property
     def txs_synced(self) -> int: ...
-
-
-class Clock(Protocol):
-    def seconds(self) -> float: ...
 
 
 class Mempool(Protocol):

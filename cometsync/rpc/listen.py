@@ -7,6 +7,8 @@ from typing import Any
 
 from twisted.web.server import Site
 
+from cometsync.clock import reactor_or_global
+
 
 @dataclass(frozen=True)
 class ListenAddress:
@@ -36,10 +38,7 @@ class ListenAddress:
 
 def listen_http(laddr: str, site: Site, reactor: Any = None) -> Any:
     """Start listening (port 0 picks a free one: read `port.getHost().port`)."""
-    if reactor is None:
-        from twisted.internet import reactor as global_reactor
-
-        reactor = global_reactor
+    reactor = reactor_or_global(reactor)
     address = ListenAddress.parse(laddr)
     if address.unix_path:
         return reactor.listenUNIX(address.unix_path, site)

@@ -63,9 +63,6 @@ class Params:
             return cls(dict(zip(names, raw, strict=True)), uri=False)
         raise InvalidParams(f"unknown type for JSON params: {type(raw).__name__}. Expected map or array")
 
-    def names(self) -> set[str]:
-        return set(self._values)
-
     def optional_int(self, name: str) -> int | None:
         value = self._values.get(name)
         if value is None:
@@ -77,14 +74,6 @@ class Params:
     def int_or(self, name: str, default: int) -> int:
         value = self.optional_int(name)
         return default if value is None else value
-
-    def optional_bool(self, name: str) -> bool | None:
-        value = self._values.get(name)
-        if self._uri and isinstance(value, str):
-            value = self._json_text(name, value)
-        if value is None or isinstance(value, bool):
-            return value
-        raise InvalidParams(f"{name}: expected true or false, got {value!r}")
 
     def required_bytes(self, name: str) -> bytes:
         value = self._values.get(name)

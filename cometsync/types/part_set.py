@@ -84,9 +84,6 @@ class PartSet:
     def parts(self) -> tuple[Part, ...]:
         return self._parts
 
-    def get_part(self, index: int) -> Part:
-        return self._parts[index]
-
     def data(self) -> bytes:
         """The original bytes (a block's proto encoding)."""
         return b"".join(part.bytes for part in self._parts)

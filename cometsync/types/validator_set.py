@@ -107,9 +107,6 @@ class ValidatorSet:
             self._hash = cached
         return cached
 
-    def get_by_index(self, index: int) -> Validator | None:
-        return self._validators[index] if 0 <= index < len(self._validators) else None
-
     def get_by_address(self, address: bytes) -> tuple[int, Validator] | None:
         index = self._by_address.get(address)
         return None if index is None else (index, self._validators[index])

@@ -9,7 +9,7 @@ from cometsync.proto.tendermint.types import types_pb2
 from cometsync.types.block_id import BlockID
 from cometsync.types.errors import InvalidEvidence, TypesError
 from cometsync.types.rpc_json import JSONObject, b64_bytes, hex_bytes, int_of, to_b64, to_hex
-from cometsync.types.sign_bytes import SignedMsgType, vote_extension_sign_bytes, vote_sign_bytes
+from cometsync.types.sign_bytes import SignedMsgType, vote_sign_bytes
 from cometsync.types.timestamp import ZERO_TIME, Timestamp
 
 ADDRESS_SIZE = 20
@@ -32,17 +32,8 @@ class Vote:
     def sign_bytes(self, chain_id: str) -> bytes:
         return vote_sign_bytes(chain_id, self.type, self.height, self.round, self.block_id, self.timestamp)
 
-    def extension_sign_bytes(self, chain_id: str) -> bytes:
-        return vote_extension_sign_bytes(chain_id, self.height, self.round, self.extension)
-
     def verify(self, chain_id: str, pub_key: bytes) -> bool:
         return verify(pub_key, self.sign_bytes(chain_id), self.signature)
-
-    def verify_extension(self, chain_id: str, pub_key: bytes) -> bool:
-        """Nil votes and non-precommits carry no extension; only precommits for a block are checked."""
-        if self.type != SignedMsgType.PRECOMMIT or self.block_id.is_zero():
-            return True
-        return verify(pub_key, self.extension_sign_bytes(chain_id), self.extension_signature)
 
     def validate_basic(self) -> None:
         """`Vote.ValidateBasic`."""

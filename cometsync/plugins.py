@@ -1,4 +1,4 @@
-"""Consensus-engine discovery through the `cometsync.consensus` entry-point group, free of dependencies.
+"""Plug-ins found through entry points: consensus engines (group `cometsync.consensus`), dependency-free.
 
 Config validation imports this to check an engine name without loading the engines (or plyvel and gRPC
 through them); `consensus.engine.load_engine` types what it returns.
