@@ -379,3 +379,9 @@ def test_peek_judges_a_long_response_from_its_first_kilobyte() -> None:
 def test_peek_leaves_odd_prefixes_to_the_full_check(prefix: bytes) -> None:
     assert read_prefix(prefix) is None
     assert syncing().peek("p", prefix) is DELIVER
+
+
+def test_peek_refuses_a_long_message_that_is_not_a_block_response() -> None:
+    status_padded = b"\x2a" + uvarint(5000) + b"\x08\x01" + bytes(4998)
+    with pytest.raises(FilterRejected, match="longer than"):
+        syncing().peek("p", status_padded[:1024])

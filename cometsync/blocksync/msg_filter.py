@@ -225,6 +225,10 @@ class MsgBytesFilter:
 
     def peek(self, peer_id: str, prefix: bytes) -> Verdict:
         """The first bytes of a long blocksync message: DROP/LATE discard the rest unbuffered."""
+        if prefix and prefix[0] >> 3 != _BLOCK_RESPONSE and len(prefix) >= SMALL_MESSAGE_MAX:
+            raise FilterRejected(
+                f"blocksync message (tag {prefix[0]:#04x}) longer than {SMALL_MESSAGE_MAX} bytes", "oversized"
+            )
         head = read_prefix(prefix)
         if head is None:
             return Verdict.DELIVER
