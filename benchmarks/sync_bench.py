@@ -11,7 +11,6 @@ sync rate is reported as a ratio of the raw verification rate measured in the sa
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import select
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from cometsync.blocksync.handoff import DeferredHandoff, Switched
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
+from cometsync.node.verify_pool import verify_pool
 from cometsync.p2p.switch import Switch
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
@@ -270,12 +270,8 @@ class SyncResult:
 
 
 def verify_executor(workers: int) -> Executor | None:
-    """As the node builds it: a forkserver process pool, or None (verify inline) for 0 workers."""
-    if workers == 0:
-        return None
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(workers, mp_context=context)
+    """As the node builds it: a process pool whose workers die with this process, or None (inline)."""
+    return verify_pool(workers)
 
 
 async def sync(reactor: Any, params: ChainParams, home: Path, servers: str, workers: int) -> SyncResult:
@@ -310,8 +306,8 @@ async def sync(reactor: Any, params: ChainParams, home: Path, servers: str, work
             peak_rss = _peak_rss_mib()
             await switch.stop()
             syncer.stop()
-            if syncer.fatal_error is not None:
-                raise RuntimeError(f"sync failed: {syncer.fatal_error.getErrorMessage()}")
+            if syncer.failure is not None:
+                raise RuntimeError(str(syncer.failure))
             assert timings.first_apply is not None
             return SyncResult(
                 switched=switched,

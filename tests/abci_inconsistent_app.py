@@ -5,11 +5,10 @@ Run as a script; prints "inconsistent app listening on 127.0.0.1:PORT" and serve
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
-from cometsync.abci.kvstore.server import ABCIGrpcServer
+from abci_test_server import serve_until_stopped
+
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.abci import types_pb2_grpc as abci_grpc
 
@@ -25,14 +24,7 @@ class DropsLastTxResult(abci_grpc.ABCIServicer):
 
 
 def main() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    server = ABCIGrpcServer(DropsLastTxResult(), "127.0.0.1:0")
-    port = server.start()
-    print(f"inconsistent app listening on 127.0.0.1:{port}", flush=True)
-    stop.wait()
-    server.stop(1.0)
+    serve_until_stopped(DropsLastTxResult(), "inconsistent app")
 
 
 if __name__ == "__main__":

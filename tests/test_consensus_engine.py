@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cometsync.consensus.engine import ENTRY_POINT_GROUP, EngineError, available_engines, load_engine
+from cometsync.consensus.engine import (
+    ENTRY_POINT_GROUP,
+    EngineError,
+    EngineFactory,
+    available_engines,
+    load_engine,
+)
 from cometsync.consensus.follow import follow_engine
 from cometsync.consensus.solo import solo_engine
 
@@ -60,7 +66,15 @@ def third_party_dist(tmp_path: Path) -> Iterator[Path]:
 def test_builtin_engines_are_registered() -> None:
     assert {"follow", "solo"} <= set(available_engines())
     assert load_engine("follow") is follow_engine
-    assert load_engine("solo") is solo_engine
+    assert load_engine("solo").build is solo_engine
+
+
+def test_engines_declare_whether_they_need_a_mempool(third_party_dist: Path) -> None:
+    """`follow` only applies what peers commit; `solo` reaps txs; an undeclared plug-in gets one."""
+    assert load_engine("follow").needs_mempool is False
+    assert load_engine("solo").needs_mempool is True
+    relay = load_engine("relay")
+    assert isinstance(relay, EngineFactory) and relay.needs_mempool is True
 
 
 def test_a_third_party_engine_is_found_and_built(third_party_dist: Path) -> None:

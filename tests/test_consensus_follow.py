@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from blocksync_fixtures import Network, fired, run_until
 from consensus_fixtures import DevnetNode, ProposingApp, clock_at, devnet
 
+from cometsync.blocksync.handoff import DeferredHandoff
+from cometsync.blocksync.phase import Phase
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.consensus.engine import load_engine
 from cometsync.consensus.follow import FollowEngine
 from cometsync.consensus.solo import SoloEngine
 from cometsync.crypto.keyfiles import PrivValidatorKey
+from cometsync.node.handoff import connect_engine
 from cometsync.state import State
 
 HEAD_START = 6
@@ -38,24 +42,26 @@ def test_follower_tracks_a_producing_chain_after_the_switch(tmp_path: Path) -> N
             local_address=validator.address,
         )
         producer_reactor.start()  # the only validator: hands off at once, solo starts producing
-        assert producer_reactor.switched
+        assert producer_reactor.phase is Phase.SWITCHED
         clock.pump([1.0] * HEAD_START)
         assert producer.block_store.height == HEAD_START
 
-        follow_ctx = follower.context(clock)
-        follow = load_engine("follow")(follow_ctx)
-        assert isinstance(follow, FollowEngine)
+        handoff: DeferredHandoff[State] = DeferredHandoff()
         follower_reactor: BlocksyncReactor[State] = BlocksyncReactor(
-            fired(follower.handshake()), follower.block_store, follower.executor, follow, clock
+            fired(follower.handshake()), follower.block_store, follower.executor, handoff, clock
         )
-        follow_ctx.blocksync = follower_reactor
+        follow = load_engine("follow")(replace(follower.context(clock), blocksync=follower_reactor))
+        assert isinstance(follow, FollowEngine)
+        refusals: list[str] = []
+        connect_engine(handoff, follow, lambda synced: None, refusals.append)
         follow.start()
         Network(clock).connect(producer_reactor, "producer", follower_reactor, "follower")
         follower_reactor.start()
         assert follow.last_state is None
 
-        assert run_until(clock, lambda: follower_reactor.switched, max_seconds=15)
-        assert follower_reactor.following and follower_reactor.pool.is_running
+        assert run_until(clock, lambda: follower_reactor.phase.handed_off, max_seconds=15)
+        assert follower_reactor.phase is Phase.FOLLOWING and follower_reactor.pool.is_running
+        assert refusals == []
         # Blocksync stopped on the peers' last status; the 1 s status polls close the rest of the gap.
         assert run_until(clock, lambda: follow.height >= producer.block_store.height - 2, max_seconds=5)
         lags = []
@@ -82,7 +88,7 @@ def test_follower_tracks_a_producing_chain_after_the_switch(tmp_path: Path) -> N
 
         fired(follow.stop())  # type: ignore[arg-type]
         fired(solo.stop())  # type: ignore[arg-type]
-        assert not follower_reactor.following
+        assert follower_reactor.phase is Phase.STOPPED and not follower_reactor.pool.is_running
         stopped_at = follow.height
         clock.pump([0.5] * 10)
         assert follow.height == stopped_at

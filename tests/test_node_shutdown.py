@@ -193,6 +193,32 @@ def _gone(pid: int) -> bool:
     return fields is None or fields[0] == "Z"
 
 
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        children = _children(frontier.pop())
+        found += children
+        frontier += children
+    return found
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _verify_workers(pid: int) -> list[int] | None:
+    """The node's verify worker processes once there are two (`verify_workers` = 2), else None."""
+    workers = [
+        child
+        for child in _descendants(pid)
+        if "multiprocessing" in (line := _command_line(child)) and "resource_tracker" not in line
+    ]
+    return workers if len(workers) >= 2 else None
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the parent-death signal is Linux only")
 def test_sigkilled_node_leaves_no_child_behind(network: Network) -> None:
     """No orphan (kvstore app, signature-verifier workers) keeps the app's port and LevelDB lock or a
@@ -200,11 +226,13 @@ def test_sigkilled_node_leaves_no_child_behind(network: Network) -> None:
     port = network.follower_rpc
     follower, log = _start_follower(network, "sigkill")
     wait_for(lambda: rpc(port, "health", timeout=1.0), 60, "the follower's RPC")
-    children = _children(follower.pid)
-    assert children, "the built-in kvstore app runs as a child"
+    # The workers start with the first commit checked ahead, i.e. once blocks arrive.
+    wait_for(lambda: _verify_workers(follower.pid), 60, "the verify workers")
+    descendants = _descendants(follower.pid)
+    assert any("app_child" in _command_line(child) for child in descendants), "the kvstore app is a child"
     follower.kill()
     follower.wait(10)
-    _poll(lambda: all(_gone(child) for child in children), EXIT_BOUND_SECONDS, "the orphans to exit")
+    _poll(lambda: all(_gone(child) for child in descendants), EXIT_BOUND_SECONDS, "the orphans to exit")
     stored = _follower_height(network)
     follower, log = _start_follower(network, "after-sigkill")
     _resumes_from(port, stored)

@@ -13,6 +13,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, assert_never
 
+from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from cometsync.blocksync.codec import (
@@ -35,7 +36,8 @@ from cometsync.blocksync.codec import (
 )
 from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.blocksync.metrics import SyncMetrics
-from cometsync.blocksync.msg_filter import FilterRejected, MsgBytesFilter, SyncState, Verdict
+from cometsync.blocksync.msg_filter import FilterRejected, MsgBytesFilter, Verdict
+from cometsync.blocksync.phase import FILTER_STATES, NEXT_PHASES, POOL_RUNS, Phase, SyncFailure
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, ChainStateView, StateT
 from cometsync.blocksync.sync_loop import SyncLoop
 from cometsync.blocksync.verify import VerifiedBlock
@@ -150,18 +152,34 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             on_applied=self._block_applied,
             on_fatal=self._sync_failed,
         )
-        self.fatal_error: Failure | None = None
-        self.switched = False
-        self.following = False
-        self._follow_after_switch = False
+        self._phase = Phase.IDLE
+        self._phase_after_switch = Phase.SWITCHED
+        self._failure: SyncFailure | None = None
+        self.failed: defer.Deferred[SyncFailure] = defer.Deferred()
+        """Fires once, on entering FAILED (the node stops on it)."""
         self._tick_call: DelayedCall | None = None
-        self._status_poll = Periodic(clock, self.config.status_interval, self.broadcast_status_request)
-        self._switch_check = Periodic(clock, self.config.switch_interval, self.check_switch_to_consensus)
+        status_poll = Periodic(clock, self.config.status_interval, self.broadcast_status_request)
+        follow_poll = Periodic(clock, self.config.follow_status_interval, self.broadcast_status_request)
+        switch_check = Periodic(clock, self.config.switch_interval, self.check_switch_to_consensus)
+        self._periodics = (status_poll, follow_poll, switch_check)
+        self._periodics_in: dict[Phase, tuple[Periodic, ...]] = {
+            Phase.SYNCING: (status_poll, switch_check),
+            Phase.FOLLOWING: (follow_poll,),
+        }
 
     @property
     def state(self) -> StateT:
         """The state after the last applied block (the one handed to consensus after the switch)."""
         return self.loop.state
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
+    def failure(self) -> SyncFailure | None:
+        """Set once the phase is FAILED."""
+        return self._failure
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -173,17 +191,13 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             log.info("we are the only validator: switching to consensus without blocksync")
             self._switch("only validator", blocks_synced=0)
             return
-        self._pool_call(self.pool.start)
-        self.filter.state = SyncState.ACTIVE
-        self.metrics.syncing = True
-        self._status_poll.start()
-        self._switch_check.start()
+        self._enter(Phase.SYNCING)
         self.broadcast_status_request()
 
     def stop(self) -> None:
-        """Stop syncing without a hand-off (node shutdown)."""
-        self.following = False
-        self._stop_syncing()
+        """Stop syncing or following without a hand-off (node shutdown); a failed reactor stays FAILED."""
+        if Phase.STOPPED in NEXT_PHASES[self._phase]:
+            self._enter(Phase.STOPPED)
         if self._decoder is not None:
             self._decoder.shutdown(wait=False, cancel_futures=True)
             self._decoder = None
@@ -194,7 +208,29 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         The pool and sync loop stay as they are; only the caught-up check stops and peers are polled for
         their status every `follow_status_interval`, so each newly committed block is ingested.
         """
-        self._follow_after_switch = True
+        self._phase_after_switch = Phase.FOLLOWING
+
+    def _enter(self, phase: Phase) -> None:
+        """The one transition: the filter, `metrics.syncing`, the pool, the loop and the periodic calls all
+        follow the phase from here."""
+        if phase not in NEXT_PHASES[self._phase]:
+            raise RuntimeError(f"blocksync cannot go from {self._phase.name} to {phase.name}")
+        self._phase = phase
+        self.filter.state = FILTER_STATES[phase]
+        self.metrics.syncing = phase is Phase.SYNCING
+        running = self._periodics_in.get(phase, ())
+        for periodic in self._periodics:
+            if periodic not in running:
+                periodic.stop()
+        if phase is Phase.SYNCING:
+            self._pool_call(self.pool.start)
+        elif phase not in POOL_RUNS:
+            self.loop.stop()
+            self.pool.stop()
+            cancel_call(self._tick_call)
+            self._tick_call = None
+        for periodic in running:
+            periodic.start()
 
     # ------------------------------------------------------------------ p2p.Reactor
 
@@ -404,7 +440,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
     def check_switch_to_consensus(self) -> None:
         """CometBFT's 1 s check: caught up (pool incl. SyncTracker) or our own power blocks the chain."""
-        if not self.pool.is_running or self.switched:
+        if self._phase is not Phase.SYNCING:
             return
         state = self.state
         if self._missing_extended_commit(state):
@@ -446,41 +482,20 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if self.loop.applying:
             return
         log.info("switching to consensus at height %d: %s", self.state.last_block_height, reason)
-        if self._follow_after_switch and self.pool.is_running:
-            self._keep_following()
-        else:
-            self._stop_syncing()
-            self.filter.state = SyncState.STOPPED_AFTER_SWITCH
-        self.switched = True
+        following = self._phase is Phase.SYNCING and self._phase_after_switch is Phase.FOLLOWING
+        self._enter(Phase.FOLLOWING if following else Phase.SWITCHED)
         self._handoff.switch_to_consensus(self.state, blocks_synced)
-
-    def _keep_following(self) -> None:
-        self.following = True
-        self.metrics.syncing = False
-        self._switch_check.stop()
-        self._status_poll.stop()
-        self._status_poll = Periodic(
-            self._clock, self.config.follow_status_interval, self.broadcast_status_request
-        )
-        self._status_poll.start()
-
-    def _stop_syncing(self) -> None:
-        self.loop.stop()
-        self.pool.stop()
-        self.metrics.syncing = False
-        self._status_poll.stop()
-        self._switch_check.stop()
-        cancel_call(self._tick_call)
-        self._tick_call = None
 
     def _block_applied(self, verified: VerifiedBlock, state: StateT) -> None:
         block = verified.block
         self.metrics.record_block(block.height, len(block.txs), block.size())
 
     def _sync_failed(self, failure: Failure) -> None:
-        self.fatal_error = failure
-        self.following = False
-        self._stop_syncing()
+        """The block after the state's last one could not be saved or applied: FAILED, for good."""
+        self._failure = SyncFailure(self.state.last_block_height + 1, failure.getErrorMessage())
+        log.error("%s", self._failure)
+        self._enter(Phase.FAILED)
+        self.failed.callback(self._failure)
 
 
 def _call_now(action: Callable[[], None]) -> None:

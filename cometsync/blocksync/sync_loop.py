@@ -41,7 +41,7 @@ class SyncLoop(Generic[StateT]):
     `pool_call` runs a pool method and has the owner act on the actions it queued (requests, bans);
     `on_applied` sees every applied block; `metrics` gets verify and apply times (on `clock`);
     `on_fatal` gets an apply/store failure, after which the loop stops (CometBFT panics: the local state
-    can no longer follow the chain).
+    can no longer follow the chain) and the owner reports it.
     """
 
     def __init__(
@@ -165,6 +165,5 @@ class SyncLoop(Generic[StateT]):
     def _fail(self, failure: Failure) -> None:
         self._applying = False
         self.stop()
-        log.error("blocksync stopped: %s", failure.getErrorMessage())
         self._on_fatal(failure)
         self._notify_idle()

@@ -1,7 +1,8 @@
 """`cometsync start`: run a node from a home directory until SIGINT/SIGTERM, like `cometbft node`.
 
-Flags override config.toml keys as CometBFT's do; every error a user can cause is one `error:` line and
-exit code 1, and a signal stops the node cleanly (stores flushed and closed) with exit code 0.
+Flags override config.toml keys as CometBFT's do; every error a user can cause, and a failure that stops a
+running node (a block the app cannot apply), is one `error:` line and exit code 1; a signal stops the node
+cleanly (stores flushed and closed) with exit code 0.
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from twisted.internet.error import ReactorNotRunning
+from twisted.python.failure import Failure
 
 from cometsync.cli.init_cmd import fail, note
 from cometsync.config import ConfigError, load_config
 from cometsync.config.model import Config, default_home
+
+if TYPE_CHECKING:
+    from cometsync.node.reactor_types import MainReactor
 
 OVERRIDE_FLAGS = ("proxy_app", "moniker", "p2p.laddr", "p2p.persistent_peers", "rpc.laddr")
 
@@ -45,16 +51,17 @@ def _configure_logging(config: Config) -> None:
 
 
 def run_node(config: Config) -> int:
-    """Start the node on the global reactor and run until a signal; returns the process exit code."""
+    """Start the node on the global reactor and run until a signal; returns the process exit code:
+    0 after a signal, 1 after a start-up error or a failure that stopped the node (one `error:` line)."""
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from twisted.internet import reactor as global_reactor
 
-    from cometsync.node import Node, NodeStartError, default_out
+    from cometsync.node import Node, NodeStartError, RunningNode, default_out
 
-    reactor: Any = global_reactor
+    reactor = cast("MainReactor", global_reactor)
     out, tty = default_out()
     node = Node(config, reactor=reactor, out=out, tty=tty)
-    outcome: dict[str, Any] = {"code": 0, "stop_reason": None}
+    outcome = _Outcome()
 
     def stop_reactor() -> None:
         """The node stops in the reactor's before-shutdown trigger, whatever asked for the stop."""
@@ -68,36 +75,40 @@ def run_node(config: Config) -> int:
 
     def shutdown(reason: str) -> None:
         typer.echo(f"received {reason}: shutting down", err=True)
-        outcome["stop_reason"] = reason
+        outcome.stop_reason = reason
         stop_reactor()
 
     def install_signal_handlers() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
 
-    def started(_: None) -> None:
+    def started(running: RunningNode) -> None:
         typer.echo(
-            f"node {node.node_key.node_id if node.node_key else '?'} started: p2p port {node.p2p_port}, "
-            f"rpc port {node.rpc_port or '-'}, engine {config.cometsync.consensus_engine}",
+            f"node {running.parts.identity.node_key.node_id} started: p2p port {running.p2p_port}, "
+            f"rpc port {running.rpc_port or '-'}, engine {config.cometsync.consensus_engine}",
             err=True,
         )
 
-    def start_failed(failure: Any) -> None:
-        if outcome["stop_reason"] is not None:
+    def fail(message: str) -> None:
+        if outcome.code == 0:
+            typer.echo(f"error: {message}", err=True)
+            outcome.code = 1
+        stop_reactor()
+
+    def start_failed(failure: Failure) -> None:
+        if outcome.stop_reason is not None:
             # The stop tore down what start-up was waiting on (e.g. the kvstore child): not an error.
-            typer.echo(f"start-up interrupted by {outcome['stop_reason']}", err=True)
+            typer.echo(f"start-up interrupted by {outcome.stop_reason}", err=True)
             return
         error = failure.value
-        message = str(error) if isinstance(error, NodeStartError) else f"{type(error).__name__}: {error}"
         if not isinstance(error, NodeStartError):
-            logging.getLogger(__name__).error("start failed", exc_info=(type(error), error, failure.tb))
-        typer.echo(f"error: {message}", err=True)
-        outcome["code"] = 1
-        stop_reactor()
+            logging.getLogger(__name__).error("start failed: %s", failure.getTraceback())
+        fail(str(error) if isinstance(error, NodeStartError) else f"{type(error).__name__}: {error}")
 
     def begin() -> None:
         node.start().addCallbacks(started, start_failed)
 
+    node.failed.addCallback(fail)
     # Twisted's own signal handling reaps the kvstore child (SIGCHLD) and wakes the loop at once for any
     # signal; it keeps an installed SIGINT handler and replaces SIGTERM's, so ours go in before and after.
     install_signal_handlers()
@@ -105,7 +116,13 @@ def run_node(config: Config) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", node.stop)
     reactor.callWhenRunning(begin)
     reactor.run()
-    return int(outcome["code"])
+    return outcome.code
+
+
+@dataclass
+class _Outcome:
+    code: int = 0
+    stop_reason: str | None = None
 
 
 def start(

@@ -43,12 +43,12 @@ class EngineApp(ProducerApp, Protocol):
     """The ABCI connection as engines use it (`cometsync.abci.client.GrpcABCIClient` satisfies it)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class NodeContext:
-    """Everything a node hands its consensus engine.
+    """Everything a node hands its consensus engine, complete when the engine is built.
 
-    The blocksync reactor needs the engine as its hand-off, so a node builds the engine first and fills
-    in `blocksync` before calling the engine's `start()`.
+    A node builds blocksync and the switch first (blocksync hands off through a `DeferredHandoff` the node
+    connects to the engine), so `blocksync` and `switch` are only None outside a node (engine tests).
     """
 
     clock: Clock
@@ -68,7 +68,7 @@ class ConsensusEngine(ConsensusHandoff[State], Protocol):
     """What runs after blocksync: started with the node, told the state at the switch, stopped last."""
 
     def start(self) -> None:
-        """Called once the node is wired (before blocksync starts); raise EngineError to refuse."""
+        """Called once the node is built (before p2p and blocksync start); raise EngineError to refuse."""
 
     def stop(self) -> defer.Deferred[None]:
         """Fires once no more blocks are being produced or applied by the engine."""
@@ -85,9 +85,24 @@ class ConsensusEngine(ConsensusHandoff[State], Protocol):
         """Height of the last applied block as the engine sees it."""
 
 
-EngineFactory = Callable[[NodeContext], ConsensusEngine]
+@dataclass(frozen=True)
+class EngineFactory:
+    """An engine's entry point: how to build it, and what the node must provide for it.
+
+    A plain callable registered in the entry-point group still works: it gets the defaults below.
+    """
+
+    build: Callable[[NodeContext], ConsensusEngine]
+    needs_mempool: bool = True
+    """False for engines that never reap or update a mempool: RPC broadcasts then only run CheckTx."""
+
+    def __call__(self, ctx: NodeContext) -> ConsensusEngine:
+        return self.build(ctx)
 
 
 def load_engine(name: str) -> EngineFactory:
     """The engine factory registered as `name` (see `cometsync.plugins`)."""
-    return cast(EngineFactory, load_factory(name))
+    factory = load_factory(name)
+    if isinstance(factory, EngineFactory):
+        return factory
+    return EngineFactory(cast(Callable[[NodeContext], ConsensusEngine], factory))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
+from cometsync.blocksync.phase import Phase
 from cometsync.blocksync.reactor import BlocksyncReactor
-from cometsync.consensus.engine import EngineError, NodeContext
+from cometsync.consensus.engine import EngineError, EngineFactory, NodeContext
 from cometsync.state import State
 
 
@@ -60,18 +61,17 @@ class FollowEngine:
 
     def status(self) -> dict[str, object]:
         reactor = self._reactor()
-        error = reactor.fatal_error
+        failure = reactor.failure
         return {
             "engine": self.name,
             "height": self.height,
-            "following": reactor.following,
+            "following": reactor.phase is Phase.FOLLOWING,
             "max_peer_height": reactor.pool.max_peer_height,
             "behind": self.behind,
             "blocks_synced_before_switch": self.blocks_synced_before_switch,
-            "error": error.getErrorMessage() if error is not None else None,
+            "error": str(failure) if failure is not None else None,
         }
 
 
-def follow_engine(ctx: NodeContext) -> FollowEngine:
-    """Entry point `follow` of the `cometsync.consensus` group."""
-    return FollowEngine(ctx)
+follow_engine = EngineFactory(FollowEngine, needs_mempool=False)
+"""Entry point `follow` of the `cometsync.consensus` group: it only applies what peers commit."""

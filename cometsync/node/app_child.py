@@ -7,25 +7,14 @@ when the node is killed outright (SIGKILL, OOM killer) and never gets to stop it
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
 from pathlib import Path
 
+from cometsync.node.parent_death import die_with_parent
+
 PARENT_PID_ENV = "COMETSYNC_NODE_PID"
-PR_SET_PDEATHSIG = 1
-
-
-def _stop_when_parent_dies(parent_pid: int) -> None:
-    """Linux only (prctl); elsewhere the app outlives a killed node, as CometBFT's own apps do."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        return
-    if os.getppid() != parent_pid:  # the node died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(home: str, listen: str) -> None:
@@ -33,7 +22,7 @@ def main(home: str, listen: str) -> None:
     os.setsid()
     parent = os.environ.get(PARENT_PID_ENV, "")
     if parent.isdigit():
-        _stop_when_parent_dies(int(parent))
+        die_with_parent(int(parent), signal.SIGTERM)
     from cometsync.abci.kvstore.serve import main_with_errors
 
     sys.exit(main_with_errors(Path(home), listen))

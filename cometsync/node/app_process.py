@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
@@ -16,6 +15,7 @@ from twisted.python.failure import Failure
 from cometsync.abci.kvstore.serve import READY_PREFIX
 from cometsync.node.app_child import PARENT_PID_ENV
 from cometsync.node.errors import NodeStartError
+from cometsync.node.reactor_types import NodeReactor, ProcessTransport, reactor_time
 
 CHILD_MAIN = "import sys; from cometsync.node.app_child import main; main(*sys.argv[1:])"
 READY_TIMEOUT_SECONDS = 30.0
@@ -57,16 +57,12 @@ class _KVStoreProtocol(protocol.ProcessProtocol):
 class KVStoreProcess:
     """`cometsync kvstore --home HOME --listen LADDR` in a child of this node's process."""
 
-    def __init__(self, home: Path, listen: str, reactor: Any = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
+    def __init__(self, home: Path, listen: str, reactor: NodeReactor) -> None:
         self._reactor = reactor
         self._home = home
         self._listen = listen
         self._protocol = _KVStoreProtocol()
-        self._transport: Any = None
+        self._transport: ProcessTransport | None = None
         self.address = ""
 
     def start(self) -> defer.Deferred[str]:
@@ -81,7 +77,7 @@ class KVStoreProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}
         self._transport = self._reactor.spawnProcess(self._protocol, sys.executable, argv, env=env)
         ready = self._protocol.ready
-        ready.addTimeout(READY_TIMEOUT_SECONDS, self._reactor)
+        ready.addTimeout(READY_TIMEOUT_SECONDS, reactor_time(self._reactor))
 
         def announced(address: str) -> str:
             self.address = f"grpc://{address}"
@@ -114,7 +110,7 @@ class KVStoreProcess:
         return ended.addBoth(cancel_kill)
 
     def _signal(self, signum: int) -> None:
-        if self.running:
+        if self.running and self._transport is not None:
             try:
                 self._transport.signalProcess(signum)
             except (OSError, error.ProcessExitedAlready):

@@ -101,6 +101,10 @@ class BlocksyncView:
     counters: SyncCounters | None = None
 
 
+def _healthy() -> str | None:
+    return None
+
+
 @dataclass
 class RPCEnvironment:
     """Everything the handlers need; callables are read at request time so they always see fresh values."""
@@ -117,3 +121,6 @@ class RPCEnvironment:
     validator_pub_key: bytes | None = None
     blocksync: BlocksyncView | None = None
     listening: bool = True
+    failure: Callable[[], str | None] = _healthy
+    """Why the node stopped working (e.g. blocksync could not apply a block), or None: `/health` then
+    fails with it, as CometBFT's node is unhealthy once its consensus or blocksync has stopped."""

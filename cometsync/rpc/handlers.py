@@ -75,6 +75,9 @@ def _latest_uncommitted_height(env: RPCEnvironment) -> int:
 
 
 def health(env: RPCEnvironment, params: Params) -> Result:
+    failure = env.failure()
+    if failure is not None:
+        raise InternalError(failure)
     return {}
 
 
