@@ -188,6 +188,9 @@ class LinkedPeer:
 
     try_send = send
 
+    def can_send(self, channel_id: int) -> bool:
+        return not self.closed
+
     def _deliver(self, channel_id: int, msg_bytes: bytes) -> None:
         twin = self.twin
         if self.closed or twin is None:

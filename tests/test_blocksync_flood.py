@@ -7,7 +7,7 @@ from pathlib import Path
 
 from blocksync_fixtures import LOCALNET_CHAIN, LinkedPeer, Network, Node, make_reactor, run_until, start_clock
 
-from cometsync.blocksync.codec import BLOCKSYNC_CHANNEL, BlockRequest, decode, encode_block_response
+from cometsync.blocksync.codec import BLOCKSYNC_CHANNEL, BlockRequest, decode, encode, encode_block_response
 from cometsync.blocksync.msg_filter import UNSOLICITED_BUDGET
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.state import State
@@ -40,6 +40,9 @@ class QuietPeer:
         return True
 
     try_send = send
+
+    def can_send(self, channel_id: int) -> bool:
+        return True
 
     def close(self, reason: str) -> None:
         self.closed.append(reason)
@@ -90,3 +93,35 @@ def test_duplicate_copies_of_an_asked_height_are_strikes_not_decodes(tmp_path: P
     assert not reactor.filter_msg_bytes(BLOCKSYNC_CHANNEL, peer, message)  # answered already
     assert reactor.filter.strikes == {"p": 2}
     assert peer.closed == []
+
+
+class BackloggedPeer(QuietPeer):
+    """A peer that asks and never reads: its send queue stays full."""
+
+    def __init__(self, peer_id: str) -> None:
+        super().__init__(peer_id)
+        self.sent: list[bytes] = []
+
+    def send(self, channel_id: int, msg_bytes: bytes) -> bool:
+        self.sent.append(msg_bytes)
+        return True
+
+    try_send = send
+
+    def can_send(self, channel_id: int) -> bool:
+        return False
+
+
+def test_a_request_flood_from_a_peer_that_does_not_read_costs_no_store_reads(tmp_path: Path) -> None:
+    clock = start_clock(LOCALNET_CHAIN)
+    server = Node(tmp_path / "server", LOCALNET_CHAIN)
+    server.apply_chain(5)
+    reactor, _ = make_reactor(server, clock)
+    reactor.start(blocksync=False)
+    peer = BackloggedPeer("hungry")
+    reactor.add_peer(peer)
+    status_sent = len(peer.sent)
+    for _ in range(1000):
+        reactor.receive(BLOCKSYNC_CHANNEL, peer, encode(BlockRequest(3)))
+    assert len(peer.sent) == status_sent
+    assert reactor.rejections.drops["request_backlog"] == 1000

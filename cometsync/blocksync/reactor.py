@@ -81,6 +81,8 @@ class BlocksyncPeer(Protocol):
 
     def try_send(self, channel_id: int, msg_bytes: bytes) -> bool: ...
 
+    def can_send(self, channel_id: int) -> bool: ...
+
     def close(self, reason: str) -> None: ...
 
 
@@ -322,7 +324,14 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             self._pool_call(lambda: self.pool.redo_request_from(message.height, peer.id))
 
     def _serve_block(self, peer: BlocksyncPeer, height: int) -> None:
-        """Stored bytes go out as they are; with extensions on at `height` the extended commit is required."""
+        """Stored bytes go out as they are; with extensions on at `height` the extended commit is required.
+
+        A peer whose send queue is full (it asks faster than it reads) is not served: no store read."""
+        if not peer.can_send(BLOCKSYNC_CHANNEL):
+            self.rejections.drop(
+                peer.id, "request_backlog", f"BlockRequest {height} while its send queue is full"
+            )
+            return
         block_bytes = self.store.load_block_bytes(height)
         if block_bytes is None:
             peer.try_send(BLOCKSYNC_CHANNEL, encode(NoBlockResponse(height)))

@@ -163,6 +163,11 @@ class MConnection:
         """Queue a message only if the channel's send queue has room (CometBFT's `TrySend`)."""
         return self._enqueue(channel_id, message, respect_capacity=True)
 
+    def can_send(self, channel_id: int) -> bool:
+        """Would `try_send` take a message now (so a caller can skip building one)?"""
+        channel = self._channels.get(channel_id)
+        return self.running and channel is not None and channel.can_queue()
+
     def _enqueue(self, channel_id: int, message: bytes, respect_capacity: bool) -> bool:
         channel = self._channels.get(channel_id)
         if not self.running or channel is None or (respect_capacity and not channel.can_queue()):
