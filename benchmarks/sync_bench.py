@@ -112,6 +112,8 @@ def kvstore(home: Path) -> Iterator[GrpcABCIClient]:
         str(home),
         "--listen",
         "127.0.0.1:0",
+        "--abci",
+        "grpc",
     )
     proc, address = start_process(argv, KVSTORE_READY)
     client = GrpcABCIClient(address)

@@ -25,7 +25,7 @@ class ServerProcess:
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TESTS_DIR.parent
         )
         self.address = self._read_ready_address()
-        self.port = int(self.address.rsplit(":", 1)[1])
+        self.port = 0 if self.address.startswith("unix:") else int(self.address.rsplit(":", 1)[1])
 
     def _read_ready_address(self) -> str:
         assert self.proc.stdout is not None
@@ -103,8 +103,8 @@ def temp_home(add_cleanup: Callable[..., object]) -> Path:
     return home
 
 
-def kvstore_argv(home: Path, listen: str = "127.0.0.1:0", *extra: str) -> list[str]:
-    """`cometsync kvstore ...` run with this interpreter (no dependency on the installed script)."""
+def kvstore_argv(home: Path, listen: str = "127.0.0.1:0", *extra: str, transport: str = "grpc") -> list[str]:
+    """`cometsync kvstore ... --abci TRANSPORT` run with this interpreter (not the installed script)."""
     return [
         sys.executable,
         "-c",
@@ -114,13 +114,20 @@ def kvstore_argv(home: Path, listen: str = "127.0.0.1:0", *extra: str) -> list[s
         str(home),
         "--listen",
         listen,
+        "--abci",
+        transport,
         *extra,
     ]
 
 
-def start_kvstore(home: Path, listen: str = "127.0.0.1:0") -> ServerProcess:
-    return ServerProcess(kvstore_argv(home, listen))
+def start_kvstore(home: Path, listen: str = "127.0.0.1:0", transport: str = "grpc") -> ServerProcess:
+    return ServerProcess(kvstore_argv(home, listen, transport=transport))
 
 
 def start_inconsistent_app() -> ServerProcess:
     return ServerProcess([sys.executable, str(TESTS_DIR / "abci_inconsistent_app.py")])
+
+
+def start_recording_app(transport: str, log: Path) -> ServerProcess:
+    """`abci_recording_app.py`: an in-memory kvstore logging each method it is called with to `log`."""
+    return ServerProcess([sys.executable, str(TESTS_DIR / "abci_recording_app.py"), transport, str(log)])

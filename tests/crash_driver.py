@@ -14,7 +14,8 @@ from state_fixtures import LOCALNET_CHAIN, FixtureChain
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorCore
 
-from cometsync.abci import GrpcABCIClient
+from cometsync.abci import ABCIClient
+from cometsync.abci.connect import open_connections
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, ConsensusApp, Handshaker, State, StateStore
 from cometsync.state.handshake import info_request
@@ -33,7 +34,7 @@ class GuardedApp:
     app's committed height by exactly one: committed heights are strictly sequential, across restarts.
     """
 
-    def __init__(self, app: GrpcABCIClient) -> None:
+    def __init__(self, app: ABCIClient) -> None:
         self._app = app
 
     async def _committed_height(self) -> int:
@@ -104,10 +105,9 @@ async def sync_chain(
         state_store.close()
 
 
-def main(reactor: IReactorCore, home: str, address: str, upto: str) -> defer.Deferred[None]:
-    client = GrpcABCIClient(address)
-
+def main(reactor: IReactorCore, home: str, address: str, upto: str, transport: str) -> defer.Deferred[None]:
     async def run() -> None:
+        client = await open_connections(address, transport)
         try:
             state = await sync_chain(Path(home), GuardedApp(client), LOCALNET_CHAIN, int(upto))
             print(f"synced {state.last_block_height} {state.app_hash.hex()}", flush=True)

@@ -21,7 +21,7 @@ from builder_chain import CHANGED_POWER, EXTENSIONS_FROM, SPEC, BuiltChain, buil
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from cometsync.abci import GrpcABCIClient
+from cometsync.abci.connect import open_connections
 from cometsync.blocksync.handoff import DeferredHandoff, Switched
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.crypto import PrivKey
@@ -113,11 +113,11 @@ class SyncHarness(unittest.TestCase):
 
     @defer.inlineCallbacks
     def _syncer(
-        self, genesis: Genesis
+        self, genesis: Genesis, transport: str = "socket"
     ) -> Generator[Any, Any, tuple[BlocksyncReactor[State], DeferredHandoff[State], Switch]]:
-        server = start_kvstore(self.home / "kvstore")
+        server = start_kvstore(self.home / "kvstore", transport=transport)
         self.addCleanup(server.terminate)
-        app = GrpcABCIClient(server.address)
+        app = yield defer.ensureDeferred(open_connections(server.address, transport))
         self.addCleanup(app.close)
         (self.home / "syncer").mkdir()
         block_store = BlockStore.open(self.home / "syncer" / "blockstore.db")
@@ -140,8 +140,11 @@ class SyncHarness(unittest.TestCase):
         return syncer, handoff, switch
 
     @defer.inlineCallbacks
-    def _sync(self, chain: ServedChain, servers: list[Switch]) -> Generator[Any, Any, Switched[State]]:
-        syncer, handoff, switch = yield self._syncer(chain.genesis)
+    def _sync(
+        self, chain: ServedChain, servers: list[Switch], transport: str = "socket"
+    ) -> Generator[Any, Any, Switched[State]]:
+        """Sync a fresh node from `servers` into a kvstore process reached over `transport`."""
+        syncer, handoff, switch = yield self._syncer(chain.genesis, transport)
         self.syncer, self.syncer_switch = syncer, switch
         syncer.start()
         switch.dial_peers([address_of(s) for s in servers], persistent=False)

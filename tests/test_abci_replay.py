@@ -17,7 +17,7 @@ from abci_process import start_kvstore, temp_home
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from cometsync.abci import GrpcABCIClient
+from cometsync.abci.connect import open_connections
 from cometsync.abci.kvstore.app import go_put_varint
 from cometsync.crypto.ed25519 import address_of
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
@@ -97,13 +97,16 @@ def recorded_updates(recorded: dict[str, Any]) -> list[tuple[bytes, int]]:
 
 
 class ReplayTest(unittest.TestCase):
+    """Over gRPC; `SocketReplayTest` runs the same over the socket protocol."""
+
     timeout = 240
+    transport = "grpc"
 
     @defer.inlineCallbacks
     def replay(self, chain: Chain, app_hashes_match: bool) -> Generator[defer.Deferred[Any], Any, int]:
-        app = start_kvstore(temp_home(self.addCleanup))
+        app = start_kvstore(temp_home(self.addCleanup), transport=self.transport)
         self.addCleanup(app.kill)
-        client = GrpcABCIClient(app.address)
+        client = yield defer.ensureDeferred(open_connections(app.address, self.transport))
         self.addCleanup(client.close)
 
         init = yield client.init_chain(chain.init_chain_request())
@@ -159,3 +162,7 @@ class ReplayTest(unittest.TestCase):
     def test_voteext_chain_results_match(self) -> Generator[defer.Deferred[Any], Any, None]:
         txs = yield self.replay(Chain("cometbft-v0.38.25-voteext"), app_hashes_match=False)
         self.assertEqual(txs, 52)
+
+
+class SocketReplayTest(ReplayTest):
+    transport = "socket"

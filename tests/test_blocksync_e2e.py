@@ -90,6 +90,12 @@ class BlocksyncEndToEnd(SyncHarness):
             if sample.labels == {"chain_id": chain_id}
         }
 
+    @defer.inlineCallbacks
+    def test_fresh_node_syncs_cometbft_localnet_chain_over_grpc(self) -> Generator[Any, Any, None]:
+        """The same sync with the app reached over gRPC instead of the socket protocol."""
+        chain = self._localnet_chain()
+        yield self._sync(chain, [self._server(2, chain)], transport="grpc")
+
     def _check_bans(self, servers: dict[str, Switch]) -> None:
         pool = self.syncer.pool
         self.assertTrue(pool.is_peer_banned(servers["liar"].node_key.node_id))

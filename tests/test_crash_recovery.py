@@ -1,10 +1,11 @@
 """Crash safety: SIGKILL the applying node at 32 points, restart, and compare with an uninterrupted run.
 
-At 24 points the kvstore app is killed too (a power cut); at 8 only the node dies while the app keeps
-running, so the app may hold an uncommitted FinalizeBlock when the restarted node replays that height.
-Each run continues where the previous crash left it (the handshake recovers); the final block store,
-state store and app data must equal an uninterrupted run's, and the driver's GuardedApp fails the run if
-the app is ever asked to execute a block it already committed or a commit skips or repeats a height.
+At 24 points the kvstore app is killed too (a power cut) and restarted over the other ABCI transport
+(socket and gRPC alternate); at 8 only the node dies while the app keeps running, so the app may hold
+an uncommitted FinalizeBlock when the restarted node replays that height. Each run continues where the
+previous crash left it (the handshake recovers); the final block store, state store and app data must
+equal an uninterrupted run's, and the driver's GuardedApp fails the run if the app is ever asked to
+execute a block it already committed or a commit skips or repeats a height.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import plyvel
 from abci_process import ServerProcess, start_kvstore
 
+from cometsync.abci.kvstore.serve import TRANSPORTS
 from cometsync.store.crashpoints import CRASH_ENV
 
 TESTS = Path(__file__).parent
@@ -35,15 +37,26 @@ POINTS = (
 POWER_CUT_PASSES = (1, 3, 11)
 NODE_ONLY_PASS = 2
 RUN_TIMEOUT = 60
+TRANSPORT: dict[ServerProcess, str] = {}
+"""The ABCI transport each started app serves."""
+
+
+def _start_app(home: Path, life: int) -> ServerProcess:
+    """The app of the `life`-th power cycle: lives alternate socket and gRPC, so every crash point is
+    recovered over both transports and the result must not depend on which one served which block."""
+    transport = TRANSPORTS[life % len(TRANSPORTS)]
+    app = start_kvstore(home, transport=transport)
+    TRANSPORT[app] = transport
+    return app
 
 
 def _run_driver(home: Path, app: ServerProcess, crash: str | None) -> subprocess.CompletedProcess[str]:
-    """One life of the node against the running `app`, SIGKILLed at `crash` if given."""
+    """One life of the node against the running `app` (over its transport), SIGKILLed at `crash` if given."""
     env = {key: value for key, value in os.environ.items() if key != CRASH_ENV}
     if crash is not None:
         env[CRASH_ENV] = crash
     return subprocess.run(
-        [sys.executable, str(TESTS / "crash_driver.py"), str(home), app.address, str(UPTO)],
+        [sys.executable, str(TESTS / "crash_driver.py"), str(home), app.address, str(UPTO), TRANSPORT[app]],
         env=env,
         cwd=TESTS,
         capture_output=True,
@@ -73,7 +86,7 @@ def _crashes() -> list[tuple[str, bool]]:
 
 def test_sigkill_at_32_points_recovers_to_the_uninterrupted_result(tmp_path: Path) -> None:
     reference_home, crashed_home = tmp_path / "reference", tmp_path / "crashed"
-    app = start_kvstore(reference_home)
+    app = _start_app(reference_home, 1)  # gRPC
     try:
         reference = _run_driver(reference_home, app, None)
     finally:
@@ -83,14 +96,16 @@ def test_sigkill_at_32_points_recovers_to_the_uninterrupted_result(tmp_path: Pat
 
     crashes = _crashes()
     assert len({crash for crash, _ in crashes}) == len(crashes) >= 30
-    app = start_kvstore(crashed_home)
+    lives = 0
+    app = _start_app(crashed_home, lives)
     try:
         for crash, power_cut in crashes:
             run = _run_driver(crashed_home, app, crash)
             assert run.returncode == -signal.SIGKILL, (crash, run.returncode, run.stderr[-2000:])
             if power_cut:
                 app.kill()
-                app = start_kvstore(crashed_home)
+                lives += 1
+                app = _start_app(crashed_home, lives)
         final = _run_driver(crashed_home, app, None)
     finally:
         app.kill()

@@ -1,8 +1,28 @@
-"""ABCI addresses as CometBFT's `proxy_app` spells them, turned into gRPC targets."""
+"""ABCI addresses as CometBFT's `proxy_app` spells them, for the gRPC and the socket transports."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 _TCP_SCHEMES = ("grpc://", "tcp://")
+BUILTIN_APPS = ("kvstore", "persistent_kvstore")
+"""CometBFT's built-in app names that cometsync serves with its own kvstore in a child process (persistent
+under the home, like CometBFT's `persistent_kvstore`)."""
+UNIX_SCHEME = "unix://"
+
+
+def _host_port(address: str, text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"ABCI address {address!r} is not host:port (e.g. 127.0.0.1:26658)")
+    return host, int(port)
+
+
+def _unix_path(address: str, text: str) -> str:
+    path = text[len(UNIX_SCHEME) :]
+    if not path:
+        raise ValueError(f"ABCI address {address!r} has an empty unix socket path")
+    return path
 
 
 def grpc_target(address: str) -> str:
@@ -11,9 +31,8 @@ def grpc_target(address: str) -> str:
     Raises ValueError with the reason when the address cannot name a gRPC endpoint.
     """
     text = address.strip()
-    if text.startswith("unix://"):
-        if len(text) == len("unix://"):
-            raise ValueError(f"ABCI address {address!r} has an empty unix socket path")
+    if text.startswith(UNIX_SCHEME):
+        _unix_path(address, text)
         return text
     for scheme in _TCP_SCHEMES:
         if text.startswith(scheme):
@@ -22,13 +41,38 @@ def grpc_target(address: str) -> str:
     else:
         if "://" in text:
             raise ValueError(f"ABCI address {address!r}: unsupported scheme (use grpc://, tcp:// or unix://)")
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"ABCI address {address!r} is not host:port (e.g. 127.0.0.1:26658)")
-    return f"{host}:{int(port)}"
+    host, port = _host_port(address, text)
+    return f"{host}:{port}"
 
 
 def split_host_port(target: str) -> tuple[str, int]:
     """`host:port` (as returned by `grpc_target`) -> (host without IPv6 brackets, port)."""
     host, _, port = target.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class SocketAddress:
+    """Where a socket-protocol app listens: a TCP host and port, or a unix socket path (`path` set)."""
+
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @classmethod
+    def parse(cls, address: str) -> SocketAddress:
+        """`tcp://host:port`, `host:port` or `unix:///path`; ValueError with the reason otherwise."""
+        text = address.strip()
+        if text.startswith(UNIX_SCHEME):
+            return cls(path=_unix_path(address, text))
+        text = text.removeprefix("tcp://")
+        if "://" in text:
+            raise ValueError(
+                f"ABCI address {address!r}: unsupported scheme for the socket transport (use tcp:// or unix://)"
+            )
+        host, port = _host_port(address, text)
+        return cls(host=host.strip("[]"), port=port)
+
+    def __str__(self) -> str:
+        """`unix://path` or `host:port`: what `parse` reads back, and what the kvstore ready line shows."""
+        return f"{UNIX_SCHEME}{self.path}" if self.path else f"{self.host}:{self.port}"

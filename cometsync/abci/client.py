@@ -2,7 +2,9 @@
 
 Each call is a grpc `.future()` on the synchronous stub; its completion is handed back to the reactor
 with `callFromThread`, so the reactor thread never blocks. UNAVAILABLE is retried with backoff (the app
-may be restarting) within a `RetryPolicy`; deadlines and error statuses become typed `ABCIError`s.
+may be restarting) within a `RetryPolicy` only for calls safe to repeat (`Method.repeatable`): a
+consensus call may have reached the app before the connection broke, so it fails with
+`ABCIConnectionLost` and is never re-sent. Deadlines and error statuses become typed `ABCIError`s.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import grpc
 from twisted.internet import defer
 
 from cometsync.abci.address import grpc_target
-from cometsync.abci.checks import check_finalize_block_response
-from cometsync.abci.errors import ABCIError, ABCITimeout, ABCIUnavailable
+from cometsync.abci.errors import ABCIConnectionLost, ABCIError, ABCITimeout, ABCIUnavailable
+from cometsync.abci.methods import CONSENSUS, Method, TypedCalls
 from cometsync.abci.retry import RetryPolicy
 from cometsync.clock import Clock, DelayedCall, reactor_or_global
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
@@ -31,6 +33,10 @@ _CHANNEL_OPTIONS = [
     # Blocks can be far larger than gRPC's 4 MiB default message limit.
     ("grpc.max_send_message_length", -1),
     ("grpc.max_receive_message_length", -1),
+    # Each client its own TCP connection (CometBFT's four app connections), not one shared subchannel.
+    ("grpc.use_local_subchannel_pool", 1),
+    # An idle channel would drop its connection (default: after 30 min) and look like a lost app.
+    ("grpc.client_idle_timeout_ms", 2**31 - 1),
 ]
 
 
@@ -104,12 +110,12 @@ class _Call:
     def __init__(
         self,
         client: GrpcABCIClient,
-        method_name: str,
+        method: Method,
         invoke: Callable[[], grpc.Future],
-        timeout: float,
+        timeout: float | None,
     ) -> None:
         self._client = client
-        self._method_name = method_name
+        self._method = method
         self._invoke = invoke
         self._timeout = timeout
         self._started = client.reactor.seconds()
@@ -141,7 +147,7 @@ class _Call:
         if self.result.called or current is None or future is not current:
             return  # already settled, or the completion of an attempt that was superseded
         if future.cancelled():
-            where = f"ABCI {self._method_name} to {self._client.address}"
+            where = f"ABCI {self._method.rpc} to {self._client.address}"
             self.result.errback(ABCIError(f"{where} was cancelled"))
             return
         error = future.exception()
@@ -152,8 +158,19 @@ class _Call:
 
     def _on_rpc_error(self, error: grpc.RpcError) -> None:
         code, details = error.code(), error.details()
-        where = f"ABCI {self._method_name} to {self._client.address}"
-        if code == grpc.StatusCode.UNAVAILABLE:
+        where = f"ABCI {self._method.rpc} to {self._client.address}"
+        if (
+            code == grpc.StatusCode.UNAVAILABLE
+            and not self._method.repeatable
+            and self._client.connected_once
+        ):
+            self.result.errback(
+                ABCIConnectionLost(
+                    f"{where}: the app became unreachable ({details}); the call may have reached it, so it "
+                    "is not re-sent; restart the node (its handshake replays)"
+                )
+            )
+        elif code == grpc.StatusCode.UNAVAILABLE:
             elapsed = self._client.reactor.seconds() - self._started
             delay = None if self._client.closed else self._client.retry.next_delay(self._attempts, elapsed)
             if delay is not None:
@@ -167,25 +184,25 @@ class _Call:
                 )
             )
         elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            self.result.errback(ABCITimeout(f"{where}: no answer within {self._timeout:g}s ({details})"))
+            self.result.errback(ABCITimeout(f"{where}: no answer within {self._timeout}s ({details})"))
         else:
             self.result.errback(ABCIError(f"{where} failed: {code.name}: {details}"))
 
 
-class GrpcABCIClient:
+class GrpcABCIClient(TypedCalls):
     """`ABCIClient` over gRPC; `address` as CometBFT's proxy_app (`grpc://127.0.0.1:26658`, `host:port`).
 
-    `call_timeout` bounds each attempt of every call except FinalizeBlock, which gets
-    `finalize_block_timeout` (executing a block can take long). `app_hash_size`, if given, is checked
-    on every FinalizeBlock response.
+    `call_timeout` bounds each attempt of a call on the query, mempool and snapshot connections,
+    `consensus_timeout` each call on the consensus connection (None: no deadline, as CometBFT).
+    Only repeatable calls are retried; `app_hash_size`, if given, is checked on every FinalizeBlock.
     """
 
     def __init__(
         self,
         address: str,
         *,
-        call_timeout: float = 10.0,
-        finalize_block_timeout: float = 60.0,
+        call_timeout: float | None = 10.0,
+        consensus_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         app_hash_size: int | None = None,
         reactor: ReactorLike | None = None,
@@ -195,19 +212,39 @@ class GrpcABCIClient:
         self.target = grpc_target(address)
         self.retry = retry if retry is not None else RetryPolicy()
         self.closed = False
+        self.app_hash_size = app_hash_size
         self._call_timeout = call_timeout
-        self._finalize_block_timeout = finalize_block_timeout
-        self._app_hash_size = app_hash_size
+        self._consensus_timeout = consensus_timeout
         self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         self._stub = abci_grpc.ABCIStub(self._channel)  # type: ignore[no-untyped-call]
         self._calls: set[_Call] = set()
+        self.connected_once = False
+        """The channel reached the app at least once: a consensus call failing now may have reached it."""
+        self.connection_lost = False
+        """A connected channel left READY (the app went away, maybe restarted): consensus calls refused."""
+        self._channel.subscribe(self._on_connectivity, try_to_connect=False)
 
-    def _call(self, method_name: str, request: Any, timeout: float | None = None) -> defer.Deferred[Any]:
+    def _on_connectivity(self, state: grpc.ChannelConnectivity) -> None:
+        """Runs on a gRPC thread; plain attribute writes, read by the reactor thread."""
+        if state == grpc.ChannelConnectivity.READY:
+            self.connected_once = True
+        elif self.connected_once and not self.closed:
+            self.connection_lost = True
+
+    def _call(self, method: Method, request: Any) -> defer.Deferred[Any]:
         if self.closed:
-            return defer.fail(ABCIError(f"ABCI {method_name}: the client for {self.address} is closed"))
-        deadline = self._call_timeout if timeout is None else timeout
-        multicallable = getattr(self._stub, method_name)
-        call = _Call(self, method_name, lambda: multicallable.future(request, timeout=deadline), deadline)
+            return defer.fail(ABCIError(f"ABCI {method.rpc}: the client for {self.address} is closed"))
+        if self.connection_lost and not method.repeatable:
+            return defer.fail(
+                ABCIConnectionLost(
+                    f"ABCI {method.rpc} to {self.address}: not sent: the connection to the app was lost "
+                    "since the last call (the app may have restarted without the block in progress); "
+                    "restart the node (its handshake replays)"
+                )
+            )
+        deadline = self._consensus_timeout if method.connection == CONSENSUS else self._call_timeout
+        multicallable = getattr(self._stub, method.rpc)
+        call = _Call(self, method, lambda: multicallable.future(request, timeout=deadline), deadline)
         self._calls.add(call)
 
         def forget(result: object) -> object:
@@ -217,76 +254,6 @@ class GrpcABCIClient:
         call.result.addBoth(forget)
         call.attempt()
         return call.result
-
-    def echo(self, request: abci_pb2.RequestEcho) -> defer.Deferred[abci_pb2.ResponseEcho]:
-        return self._call("Echo", request)
-
-    def flush(self, request: abci_pb2.RequestFlush) -> defer.Deferred[abci_pb2.ResponseFlush]:
-        return self._call("Flush", request)
-
-    def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]:
-        return self._call("Info", request)
-
-    def init_chain(self, request: abci_pb2.RequestInitChain) -> defer.Deferred[abci_pb2.ResponseInitChain]:
-        return self._call("InitChain", request)
-
-    def query(self, request: abci_pb2.RequestQuery) -> defer.Deferred[abci_pb2.ResponseQuery]:
-        return self._call("Query", request)
-
-    def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]:
-        return self._call("CheckTx", request)
-
-    def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
-        return self._call("Commit", request)
-
-    def list_snapshots(
-        self, request: abci_pb2.RequestListSnapshots
-    ) -> defer.Deferred[abci_pb2.ResponseListSnapshots]:
-        return self._call("ListSnapshots", request)
-
-    def offer_snapshot(
-        self, request: abci_pb2.RequestOfferSnapshot
-    ) -> defer.Deferred[abci_pb2.ResponseOfferSnapshot]:
-        return self._call("OfferSnapshot", request)
-
-    def load_snapshot_chunk(
-        self, request: abci_pb2.RequestLoadSnapshotChunk
-    ) -> defer.Deferred[abci_pb2.ResponseLoadSnapshotChunk]:
-        return self._call("LoadSnapshotChunk", request)
-
-    def apply_snapshot_chunk(
-        self, request: abci_pb2.RequestApplySnapshotChunk
-    ) -> defer.Deferred[abci_pb2.ResponseApplySnapshotChunk]:
-        return self._call("ApplySnapshotChunk", request)
-
-    def prepare_proposal(
-        self, request: abci_pb2.RequestPrepareProposal
-    ) -> defer.Deferred[abci_pb2.ResponsePrepareProposal]:
-        return self._call("PrepareProposal", request)
-
-    def process_proposal(
-        self, request: abci_pb2.RequestProcessProposal
-    ) -> defer.Deferred[abci_pb2.ResponseProcessProposal]:
-        return self._call("ProcessProposal", request)
-
-    def extend_vote(self, request: abci_pb2.RequestExtendVote) -> defer.Deferred[abci_pb2.ResponseExtendVote]:
-        return self._call("ExtendVote", request)
-
-    def verify_vote_extension(
-        self, request: abci_pb2.RequestVerifyVoteExtension
-    ) -> defer.Deferred[abci_pb2.ResponseVerifyVoteExtension]:
-        return self._call("VerifyVoteExtension", request)
-
-    def finalize_block(
-        self, request: abci_pb2.RequestFinalizeBlock
-    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
-        """FinalizeBlock with its own deadline; a response inconsistent with the block fails the call."""
-
-        def checked(response: abci_pb2.ResponseFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
-            check_finalize_block_response(request.txs, response, self._app_hash_size)
-            return response
-
-        return self._call("FinalizeBlock", request, self._finalize_block_timeout).addCallback(checked)
 
     def close(self) -> None:
         """Fail every pending call with `ABCIError`, stop retries and close the channel."""

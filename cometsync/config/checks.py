@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cometsync.abci.address import grpc_target
+from cometsync.abci.address import BUILTIN_APPS, grpc_target
 from cometsync.p2p.errors import P2PError
 from cometsync.p2p.netaddress import NetAddress, validate_node_id
 from cometsync.plugins import available_engines
 
-BUILTIN_APPS = ("kvstore",)
+UNSUPPORTED_BUILTIN_APPS = ("noop", "kvstore_connsync", "persistent_kvstore_connsync", "e2e", "e2e_connsync")
 
 
 def listen_address(*, optional: bool = False, unix: bool = False) -> Callable[[str], str | None]:
@@ -52,9 +52,14 @@ def node_id_list(value: str) -> str | None:
 
 
 def proxy_app(value: str) -> str | None:
-    """`kvstore` (the built-in app, run as a child process) or the gRPC address of an ABCI app."""
+    """A built-in app name (run as a child process) or the address of an ABCI app, for either transport."""
     if value in BUILTIN_APPS:
         return None
+    if value in UNSUPPORTED_BUILTIN_APPS:
+        return (
+            f"CometBFT's built-in app {value!r} is not available in cometsync; use "
+            f"{' or '.join(map(repr, BUILTIN_APPS))}, or run the app yourself and give its address"
+        )
     try:
         grpc_target(value)
     except ValueError as exc:

@@ -47,8 +47,9 @@ class BaseConfig:
     )
     proxy_app: str = setting(
         "kvstore",
-        'gRPC address of the ABCI application (tcp://host:port, unix://path), or "kvstore" to run the\n'
-        "built-in kvstore app in a child process listening on [cometsync] kvstore_laddr",
+        "TCP or UNIX socket address of the ABCI application (tcp://host:port, host:port, unix://path;\n"
+        'grpc://host:port selects gRPC), or "kvstore" / "persistent_kvstore" to run the built-in kvstore\n'
+        "app in a child process listening on [cometsync] kvstore_laddr",
         check=checks.proxy_app,
     )
     moniker: str = setting(default_moniker(), "A custom human readable name for this node")
@@ -79,8 +80,8 @@ class BaseConfig:
         check=checks.non_empty,
     )
     abci: str = setting(
-        "grpc",
-        "Mechanism to connect to the ABCI application: cometsync speaks grpc",
+        "socket",
+        "Mechanism to connect to the ABCI application: socket | grpc",
         choices=("socket", "grpc"),
     )
 
@@ -209,8 +210,21 @@ class CometsyncConfig:
     )
     kvstore_laddr: str = setting(
         "tcp://127.0.0.1:26658",
-        'gRPC address of the built-in kvstore app\'s child process when proxy_app = "kvstore"',
-        check=checks.listen_address(),
+        'Address of the built-in kvstore app\'s child process when proxy_app = "kvstore", served over the\n'
+        "transport chosen by abci",
+        check=checks.listen_address(unix=True),
+    )
+    abci_consensus_timeout: Duration = setting(
+        Duration(0),
+        "Deadline of each ABCI call on the consensus connection (FinalizeBlock, Commit, ...); 0s: wait for\n"
+        "the app as long as it takes, as CometBFT does. A call past its deadline stops the node",
+        minimum=0,
+    )
+    abci_call_timeout: Duration = setting(
+        _ms(10_000),
+        "Deadline of each ABCI call on the query, mempool and snapshot connections (Info, Query, CheckTx);\n"
+        "0s: no deadline",
+        minimum=0,
     )
 
 

@@ -40,7 +40,7 @@ __all__ = [
 
 
 class EngineApp(ProducerApp, Protocol):
-    """The ABCI connection as engines use it (`cometsync.abci.client.GrpcABCIClient` satisfies it)."""
+    """The ABCI connection as engines use it (both ABCI clients and `abci.connect.AppConns` satisfy it)."""
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ class MempoolConfig:
 
 
 class CheckTxApp(Protocol):
-    """The ABCI call the mempool makes (`cometsync.abci.client.GrpcABCIClient` satisfies it)."""
+    """The ABCI call the mempool makes (both ABCI clients and `abci.connect.AppConns` satisfy it)."""
 
     def check_tx(self, request: abci_pb2.RequestCheckTx) -> defer.Deferred[abci_pb2.ResponseCheckTx]: ...
 

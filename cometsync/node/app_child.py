@@ -17,12 +17,13 @@ from cometsync.node.parent_death import die_with_parent
 PARENT_PID_ENV = "COMETSYNC_NODE_PID"
 
 
-def main(home: str, listen: str) -> None:
-    """Serve the kvstore under `home` on `listen` (the node passes both), exiting with its status."""
+def main(home: str, listen: str, transport: str = "socket") -> None:
+    """Serve the kvstore under `home` on `listen` over `transport` (the node passes all three), exiting
+    with its status."""
     os.setsid()
     parent = os.environ.get(PARENT_PID_ENV, "")
     if parent.isdigit():
         die_with_parent(int(parent), signal.SIGTERM)
     from cometsync.abci.kvstore.serve import main_with_errors
 
-    sys.exit(main_with_errors(Path(home), listen))
+    sys.exit(main_with_errors(Path(home), listen, transport=transport))

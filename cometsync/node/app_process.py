@@ -55,24 +55,27 @@ class _KVStoreProtocol(protocol.ProcessProtocol):
 
 
 class KVStoreProcess:
-    """`cometsync kvstore --home HOME --listen LADDR` in a child of this node's process."""
+    """`cometsync kvstore --home HOME --listen LADDR --abci TRANSPORT` in a child of this node's process."""
 
-    def __init__(self, home: Path, listen: str, reactor: NodeReactor) -> None:
+    def __init__(self, home: Path, listen: str, reactor: NodeReactor, transport: str = "socket") -> None:
         self._reactor = reactor
         self._home = home
         self._listen = listen
+        self._transport_name = transport
         self._protocol = _KVStoreProtocol()
         self._transport: ProcessTransport | None = None
         self.address = ""
 
     def start(self) -> defer.Deferred[str]:
-        """Spawn the child; fires with its gRPC address (`grpc://host:port`) once it accepts calls."""
+        """Spawn the child; fires with its address once it accepts calls (`grpc://host:port` for gRPC,
+        `tcp://host:port` or `unix://path` for the socket transport)."""
         argv = [
             sys.executable,
             "-c",
             CHILD_MAIN,
             str(self._home),
             self._listen,
+            self._transport_name,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())}
         self._transport = self._reactor.spawnProcess(self._protocol, sys.executable, argv, env=env)
@@ -80,7 +83,8 @@ class KVStoreProcess:
         ready.addTimeout(READY_TIMEOUT_SECONDS, reactor_time(self._reactor))
 
         def announced(address: str) -> str:
-            self.address = f"grpc://{address}"
+            scheme = "grpc" if self._transport_name == "grpc" else "tcp"
+            self.address = address if address.startswith("unix:") else f"{scheme}://{address}"
             return self.address
 
         def timed_out(failure: Failure) -> Failure:

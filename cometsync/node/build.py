@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from cometsync.abci import GrpcABCIClient
+from cometsync.abci.connect import AppConns
 from cometsync.blocksync.handoff import DeferredHandoff
 from cometsync.blocksync.phase import Phase
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
@@ -39,7 +39,7 @@ class NodeParts:
     identity: Identity
     block_store: BlockStore
     state_store: StateStore
-    app: GrpcABCIClient
+    app: AppConns
     executor: BlockExecutor
     mempool: Mempool | None
     blocksync: BlocksyncReactor[State]
@@ -80,7 +80,7 @@ def build_node(
     identity: Identity,
     block_store: BlockStore,
     state_store: StateStore,
-    app: GrpcABCIClient,
+    app: AppConns,
     state: State,
     verify_executor: Executor | None,
 ) -> NodeParts:

@@ -20,7 +20,6 @@ from twisted.internet.error import CannotListenError
 
 from cometsync.config import Config
 from cometsync.metrics import listen_metrics
-from cometsync.node.app_process import KVStoreProcess
 from cometsync.node.build import NodeParts, build_node
 from cometsync.node.errors import NodeStartError
 from cometsync.node.handoff import connect_engine, start_engine
@@ -28,13 +27,12 @@ from cometsync.node.lifecycle import Lifecycle
 from cometsync.node.progress import ProgressReporter
 from cometsync.node.reactor_types import ListeningPort, NodeReactor, global_reactor
 from cometsync.node.stages import (
-    BUILTIN_APP,
-    app_client,
+    builtin_app,
+    connect_app,
     handshake,
     load_identity,
     open_block_store,
     open_state_store,
-    probe_app,
 )
 from cometsync.node.verify_pool import verify_pool
 from cometsync.rpc import ListenAddress, listen_rpc
@@ -103,13 +101,10 @@ class Node:
         running("the block store", block_store.close)
         state_store = open_state_store(config, identity.genesis)
         running("the state store", state_store.close)
-        address = config.base.proxy_app
-        if address == BUILTIN_APP:
-            child = KVStoreProcess(config.home, config.cometsync.kvstore_laddr, reactor)
+        child = builtin_app(config, reactor)
+        if child is not None:
             running("the kvstore app to exit", child.stop, APP_STOP_SECONDS)
-            address = await child.start()
-        await probe_app(address, reactor)
-        app = app_client(address, reactor)
+        app = await connect_app(config, child, reactor)
         running("the ABCI client", app.close)
         state = await handshake(state_store, block_store, identity.genesis, app)
         workers = verify_pool(config.cometsync.verify_workers)

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cometsync.abci import ABCIError, GrpcABCIClient, RetryPolicy
+from cometsync.abci import ABCIError
+from cometsync.abci.address import BUILTIN_APPS
+from cometsync.abci.connect import AppConns, open_connections, transport_for
 from cometsync.config import Config, HomeError, load_genesis
 from cometsync.crypto import KeyFileError, NodeKey, PrivValidatorKey, load_node_key, load_priv_validator_key
 from cometsync.node.app_process import KVStoreProcess
 from cometsync.node.errors import NodeStartError
 from cometsync.node.reactor_types import NodeReactor
-from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import HandshakeError, Handshaker, State, StateError, StateStore
 from cometsync.store import BlockStore, StoreError
 from cometsync.types import Genesis
@@ -26,8 +27,6 @@ StoreT = TypeVar("StoreT", BlockStore, StateStore)
 
 BLOCKSTORE_DB = "blockstore.db"
 STATE_DB = "state.db"
-APP_PROBE_BUDGET_SECONDS = 5.0
-BUILTIN_APP = "kvstore"
 
 
 @dataclass(frozen=True)
@@ -89,29 +88,38 @@ async def start_builtin_app(config: Config, reactor: NodeReactor) -> KVStoreProc
     return process
 
 
-def app_client(address: str, reactor: NodeReactor) -> GrpcABCIClient:
-    """The node's ABCI connection to the app at `address` (the one place that picks the client)."""
-    return GrpcABCIClient(address, reactor=reactor)
+def builtin_app(config: Config, reactor: NodeReactor) -> KVStoreProcess | None:
+    """The (unstarted) kvstore child when `proxy_app` names a built-in app, serving the configured
+    transport on `[cometsync] kvstore_laddr`; None for an address. The caller owns and stops it."""
+    if config.base.proxy_app not in BUILTIN_APPS:
+        return None
+    transport = transport_for(config.base.abci, config.base.proxy_app)
+    return KVStoreProcess(config.home, config.cometsync.kvstore_laddr, reactor, transport)
 
 
-async def probe_app(address: str, reactor: NodeReactor) -> None:
-    """One Echo with a short retry budget, so an unreachable app is reported in seconds, not minutes."""
+async def connect_app(config: Config, child: KVStoreProcess | None, reactor: NodeReactor) -> AppConns:
+    """`[base] proxy_app` and `abci` as CometBFT reads them: with `child` (from `builtin_app`) the child is
+    started and its address dialled, otherwise `proxy_app` is (the one place that picks the client)."""
+    address = config.base.proxy_app
+    transport = transport_for(config.base.abci, address)
+    if child is not None:
+        address = await child.start()
+    options = config.cometsync
     try:
-        probe = GrpcABCIClient(
-            address, reactor=reactor, retry=RetryPolicy(budget_seconds=APP_PROBE_BUDGET_SECONDS)
+        return await open_connections(
+            address,
+            transport,
+            call_timeout=options.abci_call_timeout.seconds or None,
+            consensus_timeout=options.abci_consensus_timeout.seconds or None,
+            reactor=reactor,
         )
-    except ValueError as exc:
-        raise NodeStartError(f"proxy_app {address!r}: {exc}") from None
-    try:
-        await probe.echo(abci_pb2.RequestEcho(message="cometsync"))
-    except ABCIError as exc:
-        raise NodeStartError(f"cannot reach the ABCI app at {address}: {exc}") from None
-    finally:
-        probe.close()
+    except (ABCIError, ValueError) as exc:
+        prefix = "proxy_app" if isinstance(exc, ValueError) else f"cannot reach the ABCI app at {address}"
+        raise NodeStartError(f"{prefix}: {exc} (abci = {transport!r})") from None
 
 
 async def handshake(
-    state_store: StateStore, block_store: BlockStore, genesis: Genesis, app: GrpcABCIClient
+    state_store: StateStore, block_store: BlockStore, genesis: Genesis, app: AppConns
 ) -> State:
     """CometBFT's handshake: Info, then InitChain or the replay of stored blocks the app lacks."""
     handshaker = Handshaker(state_store, block_store, genesis, app)

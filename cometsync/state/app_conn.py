@@ -14,7 +14,7 @@ from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 
 
 class ConsensusApp(Protocol):
-    """The consensus/query connection of an ABCI application (e.g. the cometsync gRPC client)."""
+    """The calls the executor and handshake make (the node passes `cometsync.abci.connect.AppConns`)."""
 
     def info(self, request: abci_pb2.RequestInfo) -> defer.Deferred[abci_pb2.ResponseInfo]: ...
 

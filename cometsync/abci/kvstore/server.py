@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,14 @@ class ServerStartError(Exception):
 def _bind_failure_reason(target: str) -> str | None:
     """Why a plain socket cannot bind `target` (None if it can): gRPC itself only says "failed"."""
     if target.startswith("unix:"):
-        return "cannot bind the unix socket (does its directory exist? is the path already in use?)"
+        path = target.removeprefix("unix:").removeprefix("//")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(path)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+        os.unlink(path)
+        return None
     host, port = split_host_port(target)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
