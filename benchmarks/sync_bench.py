@@ -1,21 +1,28 @@
 """Blocksync throughput end to end: a fresh node syncs an N-block devnet chain over TCP + SecretConnection.
 
 Run: `python benchmarks/sync_bench.py [--blocks N --validators V --txs T --tx-size B --peers P
---verify-workers W]`. The chain is built once by `cometsync.testing.ChainBuilder` through the kvstore app
-(a subprocess) and cached under `benchmarks/.cache/`. A subprocess serves it from P Switches on 127.0.0.1;
-this process is the syncing node (default node settings: [p2p] rates, pool, reactor) executing into a
-fresh kvstore subprocess over gRPC. Afterwards the same commits are verified in a tight loop, so the
-sync rate is reported as a ratio of the raw verification rate measured in the same run.
+--verify-workers W --app {auto,cometsync,abci-cli} --flush-throttle-ms F --cometbft {auto,off}]`. The chain
+is built once by `cometsync.testing.ChainBuilder` through the kvstore app and cached under
+`benchmarks/.cache/`. A subprocess serves it from P Switches on 127.0.0.1 that flush like CometBFT v0.38
+peers (100 ms flush throttle, 5 MB/s send rate); this process is the syncing node (default node settings:
+[p2p] rates, pool with 20 requests in flight per peer, reactor) executing into a fresh kvstore: CometBFT's
+own (`abci-cli kvstore` over gRPC, when ABCI_CLI names it) or cometsync's. A per-stage breakdown is timed
+on the syncing node. Where COMETBFT_BIN names a CometBFT binary, CometBFT's own syncer then syncs the same
+chain from the same servers and the ratio is printed. Afterwards the synced commits are verified in tight
+loops (`verify_commit`, and ed25519-zebra alone on the same signatures), so the sync rate is also reported
+as a ratio of the raw verification rate measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,8 +32,11 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import ed25519_zebra
+from cometbft_peer import CometBFTLikeReactor, CometBFTResult, run_cometbft_syncer
+from sync_stages import StageClock, TimedApp, TimedExecutor, TimedStateStore, TimedStore
 from twisted.internet import defer, task
 
 from cometsync.abci import GrpcABCIClient
@@ -36,10 +46,11 @@ from cometsync.crypto import PrivKey
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.node.verify_pool import verify_pool
 from cometsync.p2p.switch import Switch
+from cometsync.pool import PoolConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
 from cometsync.testing import BlockPlan, ChainBuilder, DevnetSpec, kvstore_txs
-from cometsync.types import Block, BlockID, Commit, ExtendedCommit, PartSet, ValidatorSet
+from cometsync.types import Block, BlockID, Commit, ValidatorSet
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "benchmarks" / ".cache"
@@ -124,6 +135,45 @@ def kvstore(home: Path) -> Iterator[GrpcABCIClient]:
         stop_process(proc)
 
 
+@contextmanager
+def abci_cli_kvstore(binary: str) -> Iterator[GrpcABCIClient]:
+    """CometBFT's own kvstore (Go, in-memory like `proxy_app = "kvstore"`) over gRPC, and a client."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    address = f"tcp://127.0.0.1:{port}"
+    argv = [binary, "kvstore", "--abci", "grpc", "--address", address, "--log_level", "error"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                stop_process(proc)
+                raise RuntimeError("abci-cli kvstore did not start listening") from None
+            time.sleep(0.05)
+    client = GrpcABCIClient(f"127.0.0.1:{port}")
+    try:
+        yield client
+    finally:
+        client.close()
+        stop_process(proc)
+
+
+def app_kind(requested: str) -> str:
+    if requested == "auto":
+        return "abci-cli" if os.environ.get("ABCI_CLI") else "cometsync"
+    if requested == "abci-cli" and not os.environ.get("ABCI_CLI"):
+        raise SystemExit("--app abci-cli needs ABCI_CLI to name CometBFT's abci-cli binary")
+    return requested
+
+
+def application(kind: str, home: Path) -> contextlib.AbstractContextManager[GrpcABCIClient]:
+    return abci_cli_kvstore(os.environ["ABCI_CLI"]) if kind == "abci-cli" else kvstore(home)
+
+
 def open_stores(folder: Path) -> tuple[BlockStore, StateStore]:
     folder.mkdir(parents=True, exist_ok=True)
     return BlockStore.open(folder / "blockstore.db"), StateStore.open(folder / "state.db")
@@ -169,17 +219,17 @@ class NoHandoff:
         raise RuntimeError("the serving node does not sync")
 
 
-async def serve(reactor: Any, folder: Path, peers: int) -> None:
-    """P nodes (own keys, one shared read-only store) serve the chain until SIGTERM."""
+async def serve(reactor: Any, folder: Path, peers: int, flush_throttle: float) -> None:
+    """P nodes (own keys, one shared store) serve the chain until SIGTERM, flushing like CometBFT's."""
     block_store, state_store = open_stores(folder)
     state = state_store.load()
     assert state is not None
     addresses = []
+    peer_reactor = CometBFTLikeReactor(reactor, flush_throttle)
     for seed in range(peers):
         served = BlocksyncReactor(state, block_store, ServeOnlyExecutor(), NoHandoff(), reactor)
-        switch = Switch(
-            NodeKey(PrivKey(bytes([100 + seed]) * 32)), state.chain_id, f"server{seed}", reactor=reactor
-        )
+        node_key = NodeKey(PrivKey(bytes([100 + seed]) * 32))
+        switch = Switch(node_key, state.chain_id, f"server{seed}", reactor=peer_reactor)
         switch.add_reactor("BLOCKSYNC", served)
         port = switch.listen("127.0.0.1", 0)
         served.start(blocksync=False)
@@ -199,68 +249,6 @@ async def serve(reactor: Any, folder: Path, peers: int) -> None:
 
 
 @dataclass
-class Timings:
-    """Where the syncing node's time goes, measured around the store and executor calls."""
-
-    save_seconds: float = 0.0
-    apply_seconds: float = 0.0
-    first_apply: float | None = None
-    last_applied: float = 0.0
-
-
-class TimedStore:
-    """The node's BlockStore with its writes timed."""
-
-    def __init__(self, store: BlockStore, timings: Timings) -> None:
-        self._store = store
-        self._timings = timings
-
-    @property
-    def height(self) -> int:
-        return self._store.height
-
-    @property
-    def base(self) -> int:
-        return self._store.base
-
-    def load_block_bytes(self, height: int) -> bytes | None:
-        return self._store.load_block_bytes(height)
-
-    def load_extended_commit_bytes(self, height: int) -> bytes | None:
-        return self._store.load_extended_commit_bytes(height)
-
-    def save_block(
-        self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
-    ) -> None:
-        began = time.perf_counter()
-        self._store.save_block(block, part_set, seen_commit, ext_commit)
-        self._timings.save_seconds += time.perf_counter() - began
-
-
-class TimedExecutor:
-    """The node's BlockExecutor with FinalizeBlock + Commit + state save timed (wall time to the answer)."""
-
-    def __init__(self, executor: BlockExecutor, timings: Timings) -> None:
-        self._executor = executor
-        self._timings = timings
-
-    def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
-        self._executor.validate_block(state, block, skip_last_commit)
-
-    def apply_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
-        began = time.perf_counter()
-        if self._timings.first_apply is None:
-            self._timings.first_apply = began
-
-        def applied(new_state: State) -> State:
-            self._timings.last_applied = time.perf_counter()
-            self._timings.apply_seconds += self._timings.last_applied - began
-            return new_state
-
-        return self._executor.apply_verified_block(state, block_id, block).addCallback(applied)
-
-
-@dataclass
 class SyncResult:
     switched: Switched[State]
     seconds: float
@@ -268,7 +256,7 @@ class SyncResult:
     peak_rss_mib: float
     txs: int
     block_bytes: int
-    timings: Timings = field(default_factory=Timings)
+    stages: StageClock = field(default_factory=StageClock)
 
 
 def verify_executor(workers: int) -> Executor | None:
@@ -276,25 +264,29 @@ def verify_executor(workers: int) -> Executor | None:
     return verify_pool(workers)
 
 
-async def sync(reactor: Any, params: ChainParams, home: Path, servers: str, workers: int) -> SyncResult:
+async def sync(
+    reactor: Any, params: ChainParams, home: Path, servers: str, workers: int, app_name: str
+) -> SyncResult:
     """A fresh node with default settings syncs from the servers; returns when it switched to consensus."""
-    timings = Timings()
+    stages = StageClock()
     executor_pool = verify_executor(workers)
     block_store, state_store = open_stores(home / "node")
     try:
-        with kvstore(home / "kvstore") as app:
+        with application(app_name, home / "kvstore") as app:
             state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
-            executor = TimedExecutor(BlockExecutor(state_store, block_store, app), timings)
+            timed_states = cast(StateStore, TimedStateStore(state_store, stages))
+            executor = BlockExecutor(timed_states, block_store, TimedApp(app, stages))
             handoff: DeferredHandoff[State] = DeferredHandoff()
             syncer = BlocksyncReactor(
                 state,
-                TimedStore(block_store, timings),
-                executor,
+                TimedStore(block_store, stages),
+                TimedExecutor(executor, stages),
                 handoff,
                 reactor,
                 verify_executor=executor_pool,
                 call_from_thread=reactor.callFromThread,
             )
+            syncer.loop.on_stage = stages.on_stage
             switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)
             switch.add_reactor("BLOCKSYNC", syncer)
             switch.listen("127.0.0.1", 0)
@@ -309,16 +301,16 @@ async def sync(reactor: Any, params: ChainParams, home: Path, servers: str, work
             await switch.stop()
             syncer.stop()
             if syncer.failure is not None:
-                raise RuntimeError(str(syncer.failure))
-            assert timings.first_apply is not None
+                raise RuntimeError(f"sync failed: {syncer.failure}")
+            assert stages.first_apply is not None
             return SyncResult(
                 switched=switched,
-                seconds=timings.last_applied - timings.first_apply,
+                seconds=stages.last_applied - stages.first_apply,
                 cpu_seconds=cpu,
                 peak_rss_mib=peak_rss,
                 txs=syncer.metrics.txs_synced,
                 block_bytes=syncer.metrics.bytes_synced,
-                timings=timings,
+                stages=stages,
             )
     finally:
         block_store.close()
@@ -346,8 +338,11 @@ class LoopRate:
     sigs_per_second: float = 0.0
 
 
-def verify_rate(home: Path, chain_id: str, upto: int, min_seconds: float = 3.0) -> LoopRate:
-    """`ValidatorSet.verify_commit` on the synced chain's commits, round after round, in one thread."""
+VerifyJob = tuple[ValidatorSet, BlockID, int, Commit]
+
+
+def load_verify_jobs(home: Path, upto: int) -> list[VerifyJob]:
+    """Each synced height's validators, block id and the commit proving it (from the next block)."""
     block_store, state_store = open_stores(home / "node")
     try:
         jobs = []
@@ -359,17 +354,50 @@ def verify_rate(home: Path, chain_id: str, upto: int, min_seconds: float = 3.0) 
             if set_hash not in sets:
                 sets[set_hash] = state_store.load_validators(height)
             jobs.append((sets[set_hash], meta.block_id, height, proof.last_commit))
+        return jobs
     finally:
         block_store.close()
         state_store.close()
-    signatures = sum(sum(1 for sig in c.signatures if sig.signature) for *_, c in jobs)
+
+
+def _loop_rate(jobs: list[VerifyJob], step: Any, min_seconds: float) -> LoopRate:
+    signatures = sum(sum(1 for sig in commit.signatures if sig.signature) for *_, commit in jobs)
     rounds, began = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - began) < min_seconds or rounds == 0:
-        for validators, block_id, height, commit in jobs:
-            validators.verify_commit(chain_id, block_id, height, commit)
+    while time.perf_counter() - began < min_seconds or rounds == 0:
+        for job in jobs:
+            step(job)
         rounds += 1
     elapsed = time.perf_counter() - began
     return LoopRate(rounds * len(jobs) / elapsed, rounds * signatures / elapsed)
+
+
+def verify_rate(jobs: list[VerifyJob], chain_id: str, min_seconds: float = 3.0) -> LoopRate:
+    """`ValidatorSet.verify_commit` on the synced chain's commits, round after round, in one thread."""
+
+    def step(job: VerifyJob) -> None:
+        validators, block_id, height, commit = job
+        validators.verify_commit(chain_id, block_id, height, commit)
+
+    return _loop_rate(jobs, step, min_seconds)
+
+
+def raw_verify_rate(jobs: list[VerifyJob], chain_id: str, min_seconds: float = 3.0) -> LoopRate:
+    """ed25519-zebra alone on the same signatures (sign bytes built beforehand): the floor of verification."""
+    items: dict[int, list[tuple[bytes, bytes, bytes]]] = {}
+    for validators, _, height, commit in jobs:
+        present = [i for i, sig in enumerate(commit.signatures) if sig.signature]
+        messages = commit.all_vote_sign_bytes(chain_id, present)
+        items[height] = [
+            (commit.signatures[i].signature, message, validators.validators[i].pub_key)
+            for i, message in zip(present, messages, strict=True)
+        ]
+    verify = ed25519_zebra.ed_verify
+
+    def step(job: VerifyJob) -> None:
+        for signature, message, pub_key in items[job[2]]:
+            verify(signature, message, pub_key)
+
+    return _loop_rate(jobs, step, min_seconds)
 
 
 def decode_rate(home: Path, upto: int) -> LoopRate:
@@ -390,18 +418,35 @@ def decode_rate(home: Path, upto: int) -> LoopRate:
 # ---------------------------------------------------------------------------------------- report
 
 
+@dataclass(frozen=True)
+class Loops:
+    verify: LoopRate
+    raw_verify: LoopRate
+    decode: LoopRate
+
+
 def report(
-    params: ChainParams, args: argparse.Namespace, result: SyncResult, verify: LoopRate, decode: LoopRate
+    params: ChainParams,
+    args: argparse.Namespace,
+    result: SyncResult,
+    loops: Loops,
+    cometbft: CometBFTResult | None,
 ) -> None:
     synced = result.switched.blocks_synced
     seconds = result.seconds
     blocks_per_s = (synced - 1) / seconds  # the interval runs from the first apply to the last
-    per_block_ms = 1000 / blocks_per_s
+    verify, raw = loops.verify, loops.raw_verify
+    throttle = f"{args.flush_throttle_ms:g} ms flush throttle" if args.flush_throttle_ms else "no throttle"
     rows: list[tuple[str, str]] = [
         (
             "chain",
             f"{params.blocks} blocks, {params.validators} validators, {params.txs} txs/block "
-            f"of {params.tx_size} B; {args.peers} serving peers; verify workers {args.verify_workers}",
+            f"of {params.tx_size} B",
+        ),
+        (
+            "setup",
+            f"{args.peers} serving peers ({throttle}, 5 MB/s); pool {PoolConfig().max_pending_per_peer} "
+            f"requests/peer; verify workers {args.verify_workers}; app {args.app} over gRPC",
         ),
         ("blocks synced", f"{synced} (switched at height {result.switched.state.last_block_height})"),
         ("sync time", f"{seconds:.2f} s (first to last apply)"),
@@ -410,15 +455,31 @@ def report(
         ("MB/s (block bytes)", f"{result.block_bytes / seconds / 1e6:.2f}"),
         ("CPU, syncer", f"{result.cpu_seconds:.1f} s = {result.cpu_seconds / seconds:.0%} of a core"),
         ("peak RSS, syncer", f"{result.peak_rss_mib:.0f} MiB"),
-        ("raw verify_commit loop", f"{verify.per_second:.0f} commits/s, {verify.sigs_per_second:.0f} sigs/s"),
-        ("sync rate / raw verify rate", f"{blocks_per_s / verify.per_second:.2f}"),
-        ("sync rate / CometBFT (~100 blocks/s)", f"{blocks_per_s / 100:.1f}x"),
-        ("per block: wall time", f"{per_block_ms:.2f} ms"),
-        ("  verify_commit (loop)", f"{1000 / verify.per_second:.2f} ms"),
-        ("  decode + validate_basic (loop)", f"{1000 / decode.per_second:.2f} ms"),
-        ("  save_block (in sync)", f"{result.timings.save_seconds / synced * 1000:.2f} ms"),
-        ("  apply: FinalizeBlock+Commit (in sync)", f"{result.timings.apply_seconds / synced * 1000:.2f} ms"),
+        ("verify_commit loop", f"{verify.per_second:.0f} commits/s, {verify.sigs_per_second:.0f} sigs/s"),
+        ("raw ed25519-zebra loop", f"{raw.per_second:.0f} commits/s, {raw.sigs_per_second:.0f} sigs/s"),
+        ("sync rate / verify_commit rate", f"{blocks_per_s / verify.per_second:.2f}"),
+        ("sync rate / raw verify rate", f"{blocks_per_s / raw.per_second:.2f}"),
+        ("decode + validate_basic (loop)", f"{1000 / loops.decode.per_second:.2f} ms/block"),
     ]
+    if cometbft is not None:
+        rows += [
+            (
+                "CometBFT v0.38 syncer",
+                f"{cometbft.blocks_per_second:.0f} blocks/s (heights {cometbft.first_height}-"
+                f"{cometbft.last_height} in {cometbft.seconds:.2f} s), CPU {cometbft.cpu_seconds:.1f} s, "
+                f"peak RSS {cometbft.peak_rss_mib:.0f} MiB",
+            ),
+            ("sync rate / CometBFT", f"{blocks_per_s / cometbft.blocks_per_second:.2f}x"),
+        ]
+    else:
+        why = "--cometbft off" if args.cometbft == "off" else "set COMETBFT_BIN to a CometBFT v0.38 binary"
+        rows.append(("sync rate / CometBFT", f"not measured ({why})"))
+    stages = result.stages
+    rows.append((f"per block: wall time (over {stages.blocks} blocks)", f"{1000 / blocks_per_s:.2f} ms"))
+    stage_rows = stages.totals.rows(max(stages.blocks, 1))
+    rows += [(f"  {name}", f"{ms:.2f} ms") for name, ms in stage_rows]
+    unstaged = 1000 / blocks_per_s - sum(ms for _, ms in stage_rows)
+    rows.append(("  (not in a stage: the first block's start-up, timer turns)", f"{unstaged:.2f} ms"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
@@ -437,6 +498,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2,
         help="verify-ahead processes, [cometsync] verify_workers (default 2, the node's)",
     )
+    parser.add_argument(
+        "--app",
+        choices=("auto", "cometsync", "abci-cli"),
+        default="auto",
+        help="the syncing node's kvstore: CometBFT's abci-cli (auto: when ABCI_CLI is set) or cometsync's",
+    )
+    parser.add_argument(
+        "--flush-throttle-ms",
+        type=float,
+        default=100.0,
+        help="serving peers' flush throttle, CometBFT's flush_throttle_timeout (default 100; 0: none)",
+    )
+    parser.add_argument(
+        "--cometbft",
+        choices=("auto", "off"),
+        default="auto",
+        help="also sync with CometBFT's own syncer when COMETBFT_BIN is set (default auto)",
+    )
     # internal: the build and serving subprocesses
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -446,44 +525,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def ensure_chain(params: ChainParams) -> None:
+    if params.folder.exists():
+        return
+    print(f"building {params.folder.name} in a subprocess (cached for later runs) ...", flush=True)
+    began = time.perf_counter()
+    size_args: tuple[str, ...] = ("--blocks", str(params.blocks), "--validators", str(params.validators))
+    size_args += ("--txs", str(params.txs), "--tx-size", str(params.tx_size))
+    subprocess.run(python_argv(__file__, "--build", *size_args), check=True, timeout=SYNC_TIMEOUT_SECONDS)
+    print(f"built in {time.perf_counter() - began:.1f} s", flush=True)
+
+
 async def run(reactor: Any, args: argparse.Namespace) -> None:
     params = ChainParams(args.blocks, args.validators, args.txs, args.tx_size)
     if args.serve is not None:
-        await serve(reactor, args.serve, args.peers)
+        await serve(reactor, args.serve, args.peers, args.flush_throttle_ms / 1000)
         return
     if args.build:
         await build_chain(params)
         return
-    if not params.folder.exists():
-        print(f"building {params.folder.name} in a subprocess (cached for later runs) ...", flush=True)
-        began = time.perf_counter()
-        size_args = (
-            "--blocks",
-            str(args.blocks),
-            "--validators",
-            str(args.validators),
-            "--txs",
-            str(args.txs),
-            "--tx-size",
-            str(args.tx_size),
-        )
-        subprocess.run(python_argv(__file__, "--build", *size_args), check=True, timeout=SYNC_TIMEOUT_SECONDS)
-        print(f"built in {time.perf_counter() - began:.1f} s", flush=True)
-    server, addresses = start_process(
-        python_argv(__file__, "--serve", str(params.folder), "--peers", str(args.peers)), SERVING
-    )
+    args.app = app_kind(args.app)
+    ensure_chain(params)
+    serve_args: tuple[str, ...] = ("--serve", str(params.folder), "--peers", str(args.peers))
+    serve_args += ("--flush-throttle-ms", str(args.flush_throttle_ms))
+    server, addresses = start_process(python_argv(__file__, *serve_args), SERVING)
     home = Path(tempfile.mkdtemp(prefix="cometsync-bench-sync-"))
+    cometbft: CometBFTResult | None = None
     try:
-        result = await sync(reactor, params, home, addresses, args.verify_workers)
+        result = await sync(reactor, params, home, addresses, args.verify_workers, args.app)
+        binary = os.environ.get("COMETBFT_BIN")
+        if binary and args.cometbft == "auto":
+            target = result.switched.state.last_block_height
+            print(f"cometsync done; CometBFT's syncer on the same chain and peers ({binary}) ...", flush=True)
+            cometbft = run_cometbft_syncer(
+                binary, params.spec.genesis(), addresses, target, SYNC_TIMEOUT_SECONDS
+            )
     finally:
         stop_process(server)
     try:
         upto = result.switched.state.last_block_height
-        verify = verify_rate(home, params.spec.chain_id, upto)
-        decode = decode_rate(home, upto)
+        jobs = load_verify_jobs(home, upto)
+        chain_id = params.spec.chain_id
+        loops = Loops(verify_rate(jobs, chain_id), raw_verify_rate(jobs, chain_id), decode_rate(home, upto))
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    report(params, args, result, verify, decode)
+    report(params, args, result, loops, cometbft)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ class RecordingProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
+        self._linked = threading.Condition(self._lock)
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -55,6 +56,14 @@ class RecordingProxy:
     def links_to(self, upstream_port: int) -> list[Link]:
         with self._lock:
             return [link for link in self.links if link.upstream_port == upstream_port]
+
+    def wait_links(self, count: int) -> list[Link]:
+        """The first `count` links, once the accept thread has paired them (a client's connect returns as
+        soon as the kernel queues it, before this proxy has accepted and dialled the app)."""
+        with self._linked:
+            if not self._linked.wait_for(lambda: len(self.links) >= count, WAIT_SECONDS):
+                raise AssertionError(f"only {len(self.links)} of {count} connections reached the proxy")
+            return self.links[:count]
 
     def hold(self, index: int) -> None:
         self.held.add(index)
@@ -89,6 +98,7 @@ class RecordingProxy:
             with self._lock:
                 link = Link(len(self.links), port)
                 self.links.append(link)
+                self._linked.notify_all()
             threading.Thread(target=self._pump, args=(client, app, link, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(app, client, link, False), daemon=True).start()
 

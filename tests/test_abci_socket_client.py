@@ -132,7 +132,7 @@ class ConnectionsTest(SocketCase):
             open_connections(proxy.address, "socket", reactor=reactor)
         )
         self.addCleanup(conns.close)
-        self.assertEqual(len(proxy.links), 4)  # consensus, mempool, query, snapshot, in that order
+        self.assertEqual(len(proxy.wait_links(4)), 4)  # consensus, mempool, query, snapshot, in that order
         proxy.hold(2)
         query = conns.query(abci_pb2.RequestQuery(data=b"k"))
         block = yield conns.finalize_block(abci_pb2.RequestFinalizeBlock(height=1, txs=[b"k=v"]))

@@ -7,14 +7,11 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from twisted.internet import defer, protocol, reactor, utils
 from twisted.internet.task import deferLater
-from twisted.trial import unittest
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
 
@@ -23,8 +20,7 @@ from cometsync.mempool import Mempool
 from cometsync.metrics import BlocksyncMetrics, listen_metrics
 from cometsync.pool import CaughtUp, PeerStatus, PoolStatus
 from cometsync.rpc import BlocksyncView, SyncProgress, listen_rpc
-from cometsync.store import BlockStore
-from tests.rpc_fixtures import LOCALNET, load_json, localnet_store, make_env
+from tests.rpc_fixtures import LOCALNET, LocalnetStoreCase, load_json, make_env
 
 CLI = [sys.executable, "-c", "from cometsync.cli.main import main; main()"]
 
@@ -56,20 +52,7 @@ class SyncingPool:
         return CaughtUp(False, f"height {self.height} behind max peer height 310")
 
 
-class RPCServerTest(unittest.TestCase):
-    timeout = 60
-    store: ClassVar[BlockStore]
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls._tmp = tempfile.TemporaryDirectory()
-        cls.store = localnet_store(Path(cls._tmp.name) / "blockstore.db")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.store.close()
-        cls._tmp.cleanup()
-
+class RPCServerTest(LocalnetStoreCase):
     def setUp(self) -> None:
         self.env = make_env(self.store, clock=reactor)
         self.env.blocksync = BlocksyncView(SyncingPool(), SyncProgress())

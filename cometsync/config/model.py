@@ -98,6 +98,10 @@ class RPCConfig:
     max_open_connections: int = setting(
         900, "Maximum number of simultaneous connections (0 - unlimited)", minimum=0
     )
+    max_request_batch_size: int = setting(
+        10, "Maximum number of requests in a JSON-RPC batch request (0 - unlimited)", minimum=0
+    )
+    max_body_bytes: int = setting(1000000, "Maximum size of request body, in bytes", minimum=0)
 
 
 @dataclass

@@ -52,9 +52,7 @@ class NodeParts:
 
     @property
     def state(self) -> State:
-        """The latest state: the engine's once it took over, else blocksync's."""
-        engine_state = self.engine.last_state
-        return engine_state if engine_state is not None else self.blocksync.state
+        return live_state(self.engine, self.blocksync)
 
     @property
     def phase(self) -> str:
@@ -116,6 +114,7 @@ def build_node(
         blocksync=blocksync,
         switch=switch,
     )
+    engine = build_engine(factory, context)
     progress = SyncProgress()
     rpc = RPCEnvironment(
         block_store=block_store,
@@ -129,6 +128,7 @@ def build_node(
         mempool=mempool,
         validator_pub_key=validator.pub_key.key if validator else None,
         blocksync=BlocksyncView(blocksync.pool, progress, blocksync.metrics),
+        state=lambda: live_state(engine, blocksync),
     )
     metrics = BlocksyncMetrics(
         identity.genesis.chain_id,
@@ -151,7 +151,7 @@ def build_node(
         blocksync=blocksync,
         handoff=handoff,
         switch=switch,
-        engine=build_engine(factory, context),
+        engine=engine,
         progress=progress,
         rpc=rpc,
         metrics=metrics,
@@ -180,3 +180,9 @@ def _switch_config(config: Config) -> SwitchConfig:
             flush_throttle=p2p.flush_throttle_timeout.seconds,
         ),
     )
+
+
+def live_state(engine: ConsensusEngine, blocksync: BlocksyncReactor[State]) -> State:
+    """The latest state: the engine's once it took over, else blocksync's."""
+    engine_state = engine.last_state
+    return engine_state if engine_state is not None else blocksync.state

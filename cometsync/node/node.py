@@ -35,7 +35,7 @@ from cometsync.node.stages import (
     open_state_store,
 )
 from cometsync.node.verify_pool import verify_pool
-from cometsync.rpc import ListenAddress, listen_rpc
+from cometsync.rpc import ListenAddress, RPCLimits, listen_rpc
 
 log = logging.getLogger(__name__)
 PortT = TypeVar("PortT")
@@ -173,7 +173,11 @@ class Node:
         laddr = self.config.rpc.laddr
         if not laddr:
             return 0
-        port: ListeningPort = _listen(lambda: listen_rpc(laddr, parts.rpc, self.reactor), "rpc.laddr", laddr)
+        rpc = self.config.rpc
+        limits = RPCLimits(rpc.max_body_bytes, rpc.max_request_batch_size, rpc.max_open_connections)
+        port: ListeningPort = _listen(
+            lambda: listen_rpc(laddr, parts.rpc, self.reactor, limits), "rpc.laddr", laddr
+        )
         self._lifecycle.running("the RPC listener", port.stopListening, P2P_STOP_SECONDS)
         return _bound_port(port)
 

@@ -20,10 +20,26 @@ MAX_FIELD_NUMBER = (1 << 29) - 1
 MAX_GROUP_DEPTH = 100
 
 _INT64_MASK = (1 << 64) - 1
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
 
 
 def uvarint(value: int) -> bytes:
-    """Unsigned LEB128; negative int64 values are encoded as their 64-bit two's complement (proto int64)."""
+    """Unsigned LEB128; negative int64 values are encoded as their 64-bit two's complement (proto int64).
+
+    Up to five bytes are unrolled: tags, lengths, flags, heights and timestamps (every vote has one)."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
+    if 0 < value < 0x800000000:
+        low = value & 0x7F | 0x80
+        if value < 0x4000:
+            return bytes((low, value >> 7))
+        if value < 0x200000:
+            return bytes((low, value >> 7 & 0x7F | 0x80, value >> 14))
+        if value < 0x10000000:
+            return bytes((low, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21))
+        return bytes(
+            (low, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21 & 0x7F | 0x80, value >> 28)
+        )
     value &= _INT64_MASK
     out = bytearray()
     while value > 0x7F:

@@ -3,9 +3,10 @@
 from cometsync.rpc.env import BlocksyncView, RPCEnvironment
 from cometsync.rpc.errors import InternalError, InvalidParams, RPCError
 from cometsync.rpc.handlers import ROUTES, Route
+from cometsync.rpc.limits import RPCLimits
 from cometsync.rpc.listen import ListenAddress, listen_http
 from cometsync.rpc.progress import SyncProgress
-from cometsync.rpc.server import RPCResource, listen_rpc
+from cometsync.rpc.server import RPCListener, RPCResource, listen_rpc
 
 __all__ = [
     "ROUTES",
@@ -15,6 +16,8 @@ __all__ = [
     "ListenAddress",
     "RPCEnvironment",
     "RPCError",
+    "RPCLimits",
+    "RPCListener",
     "RPCResource",
     "Route",
     "SyncProgress",

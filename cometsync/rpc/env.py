@@ -6,7 +6,7 @@ Like CometBFT's `rpc/core.Environment`: the node builds one `RPCEnvironment` and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from twisted.internet import defer
@@ -15,12 +15,14 @@ from cometsync.clock import Clock
 from cometsync.p2p.node_info import NodeInfo
 from cometsync.pool import CaughtUp, PoolStatus
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.rpc.caches import StatusCache
 from cometsync.rpc.progress import SyncProgress
+from cometsync.state import State
 from cometsync.types import Block, BlockMeta, Commit, ValidatorSet
 
 
 class BlockReader(Protocol):
-    """Read side of `cometsync.store.BlockStore`."""
+    """Read side of `cometsync.store.BlockStore`; also called from the RPC's worker threads."""
 
     @property
     def base(self) -> int: ...
@@ -38,7 +40,8 @@ class BlockReader(Protocol):
 
 
 class ValidatorHistory(Protocol):
-    """`cometsync.state.StateStore.load_validators` (raises when the height is unknown)."""
+    """`cometsync.state.StateStore.load_validators` (raises when the height is unknown). Called from the
+    RPC's worker threads: it must only read (LevelDB reads are thread-safe)."""
 
     def load_validators(self, height: int) -> ValidatorSet: ...
 
@@ -124,3 +127,6 @@ class RPCEnvironment:
     failure: Callable[[], str | None] = _healthy
     """Why the node stopped working (e.g. blocksync could not apply a block), or None: `/health` then
     fails with it, as CometBFT's node is unhealthy once its consensus or blocksync has stopped."""
+    state: Callable[[], State | None] = lambda: None
+    """The node's live state (`Node.state`): `/status` reads the current validators from it."""
+    status_cache: StatusCache = field(default_factory=StatusCache)

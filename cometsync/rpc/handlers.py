@@ -17,7 +17,7 @@ from cometsync.crypto.ed25519 import address_of
 from cometsync.mempool import MempoolError, tx_key
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc.blocksync_status import blocksync_status_json
-from cometsync.rpc.env import RPCEnvironment
+from cometsync.rpc.env import BlockReader, RPCEnvironment
 from cometsync.rpc.errors import InternalError
 from cometsync.rpc.params import Params
 from cometsync.rpc.shapes import (
@@ -44,8 +44,12 @@ Handler = Callable[[RPCEnvironment, Params], "Result | defer.Deferred[Result]"]
 
 @dataclass(frozen=True)
 class Route:
+    """`blocking`: the handler only reads the stores and may take long (big blocks, priority replays), so
+    the server runs it, and encodes its answer, on a worker thread instead of the reactor."""
+
     handler: Handler
     param_names: tuple[str, ...] = ()
+    blocking: bool = False
 
 
 def _time_or_epoch(time: Timestamp | None) -> str:
@@ -81,32 +85,39 @@ def health(env: RPCEnvironment, params: Params) -> Result:
     return {}
 
 
+def _sync_info(store: BlockReader, base: int, height: int, catching_up: bool) -> dict[str, object]:
+    earliest = store.load_block_meta(base) if base > 0 else None
+    latest = store.load_block_meta(height) if height > 0 else None
+    return {
+        "latest_block_hash": to_hex(latest.block_id.hash) if latest else "",
+        "latest_app_hash": to_hex(latest.header.app_hash) if latest else "",
+        "latest_block_height": str(height),
+        "latest_block_time": _time_or_epoch(latest.header.time if latest else None),
+        "earliest_block_hash": to_hex(earliest.block_id.hash) if earliest else "",
+        "earliest_app_hash": to_hex(earliest.header.app_hash) if earliest else "",
+        "earliest_block_height": str(earliest.header.height if earliest else 0),
+        "earliest_block_time": _time_or_epoch(earliest.header.time if earliest else None),
+        "catching_up": catching_up,
+    }
+
+
 def status(env: RPCEnvironment, params: Params) -> Result:
-    store = env.block_store
-    earliest = store.load_block_meta(store.base) if store.base > 0 else None
-    latest = store.load_block_meta(store.height) if store.height > 0 else None
-    catching_up = env.catching_up()
+    """O(1): parts rebuilt only when they change, our voting power from the live state (see `caches`)."""
+    store, cache = env.block_store, env.status_cache
+    base, height, catching_up = store.base, store.height, env.catching_up()
+    sync_info = cache.sync_info.get(
+        (base, height, catching_up), lambda: _sync_info(store, base, height, catching_up)
+    )
+    info = env.node_info()
     voting_power = 0
     if env.validator_pub_key is not None:
-        try:
-            validators = env.state_store.load_validators(_latest_uncommitted_height(env))
-        except StoreError:
-            validators = None
-        found = validators.get_by_address(address_of(env.validator_pub_key)) if validators else None
-        voting_power = found[1].voting_power if found else 0
+        uncommitted = height if catching_up else height + 1
+        voting_power = cache.voting_power.power(
+            address_of(env.validator_pub_key), uncommitted, env.state(), env.state_store.load_validators
+        )
     return {
-        "node_info": node_info_json(env.node_info()),
-        "sync_info": {
-            "latest_block_hash": to_hex(latest.block_id.hash) if latest else "",
-            "latest_app_hash": to_hex(latest.header.app_hash) if latest else "",
-            "latest_block_height": str(store.height),
-            "latest_block_time": _time_or_epoch(latest.header.time if latest else None),
-            "earliest_block_hash": to_hex(earliest.block_id.hash) if earliest else "",
-            "earliest_app_hash": to_hex(earliest.header.app_hash) if earliest else "",
-            "earliest_block_height": str(earliest.header.height if earliest else 0),
-            "earliest_block_time": _time_or_epoch(earliest.header.time if earliest else None),
-            "catching_up": catching_up,
-        },
+        "node_info": cache.node_info.get(info, lambda: node_info_json(info)),
+        "sync_info": sync_info,
         "validator_info": validator_info_json(env.validator_pub_key, voting_power),
     }
 
@@ -251,13 +262,14 @@ ROUTES: dict[str, Route] = {
     "health": Route(health),
     "status": Route(status),
     "net_info": Route(net_info),
-    "blockchain": Route(blockchain, ("minHeight", "maxHeight")),
-    "block": Route(block, ("height",)),
-    "commit": Route(commit, ("height",)),
-    "validators": Route(validators, ("height", "page", "per_page")),
+    "blockchain": Route(blockchain, ("minHeight", "maxHeight"), blocking=True),
+    "block": Route(block, ("height",), blocking=True),
+    "commit": Route(commit, ("height",), blocking=True),
+    "validators": Route(validators, ("height", "page", "per_page"), blocking=True),
     "abci_info": Route(abci_info),
     "broadcast_tx_sync": Route(broadcast_tx_sync, ("tx",)),
     "broadcast_tx_async": Route(broadcast_tx_async, ("tx",)),
     "blocksync_status": Route(blocksync_status),
 }
-"""Method name (JSON-RPC) = URI path (GET) → handler and its positional parameter order."""
+"""Method name (JSON-RPC) = URI path (GET) → handler and its positional parameter order. Non-blocking
+handlers touch the pool, mempool, peers or ABCI client, which only the reactor thread may use."""

@@ -17,19 +17,30 @@ from cometsync.rpc.errors import InvalidParams
 _INT_TEXT = re.compile(r"^-?[0-9]+$")
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
+MAX_INT_TEXT = 64
+"""Longer text is no int64 (and Python refuses to parse over 4300 digits)."""
+MAX_SHOWN = 64
+
+
+def shown(value: object) -> str:
+    """A value as error messages quote it, cut short: a client's megabyte is not echoed back."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
 
 
 def _int_of(name: str, value: object) -> int:
     if isinstance(value, bool):
-        raise InvalidParams(f"{name}: expected an integer, got {value!r}")
+        raise InvalidParams(f"{name}: expected an integer, got {shown(value)}")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and _INT_TEXT.match(value):
+        if len(value) > MAX_INT_TEXT:
+            raise InvalidParams(f"{name}: {shown(value)} does not fit in int64")
         number = int(value)
     else:
-        raise InvalidParams(f"{name}: expected an integer, got {value!r}")
+        raise InvalidParams(f"{name}: expected an integer, got {shown(value)}")
     if not INT64_MIN <= number <= INT64_MAX:
-        raise InvalidParams(f"{name}: {number} does not fit in int64")
+        raise InvalidParams(f"{name}: {shown(number)} does not fit in int64")
     return number
 
 
@@ -80,7 +91,7 @@ class Params:
         if value is None:
             raise InvalidParams(f"missing parameter {name!r}")
         if not isinstance(value, str):
-            raise InvalidParams(f"{name}: expected a string, got {value!r}")
+            raise InvalidParams(f"{name}: expected a string, got {shown(value)}")
         if self._uri:
             return self._uri_bytes(name, value)
         return self._base64(name, value)
@@ -90,10 +101,10 @@ class Params:
             try:
                 return bytes.fromhex(text[2:])
             except ValueError:
-                raise InvalidParams(f"{name}: invalid hex {text!r}") from None
+                raise InvalidParams(f"{name}: invalid hex {shown(text)}") from None
         decoded = self._json_text(name, text) if text.startswith('"') else None
         if not isinstance(decoded, str):
-            raise InvalidParams(f"{name}: expected 0x-hex or a quoted string, got {text!r}")
+            raise InvalidParams(f"{name}: expected 0x-hex or a quoted string, got {shown(text)}")
         return decoded.encode()
 
     @staticmethod
@@ -101,11 +112,11 @@ class Params:
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidParams(f"{name}: invalid base64 {text!r}") from None
+            raise InvalidParams(f"{name}: invalid base64 {shown(text)}") from None
 
     @staticmethod
     def _json_text(name: str, text: str) -> object:
         try:
             return json.loads(text)
-        except ValueError:
-            raise InvalidParams(f"{name}: cannot decode {text!r}") from None
+        except (ValueError, RecursionError):
+            raise InvalidParams(f"{name}: cannot decode {shown(text)}") from None

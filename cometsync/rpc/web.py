@@ -27,6 +27,7 @@ def write_body(request: Request, code: int, content_type: bytes, body: bytes) ->
         return
     request.setResponseCode(code)
     set_header(request, b"content-type", content_type)
+    set_header(request, b"content-length", b"%d" % len(body))  # not chunked: the body is all here
     request.write(body)  # type: ignore[no-untyped-call]
     request.finish()  # type: ignore[no-untyped-call]
 

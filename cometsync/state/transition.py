@@ -38,8 +38,17 @@ def decided_last_commit(
 ) -> abci_pb2.CommitInfo:
     """`BuildLastCommitInfo`: one VoteInfo per last validator (set order) with its commit flag."""
     info = abci_pb2.CommitInfo()
+    _fill_last_commit_info(info, block, last_validators, initial_height)
+    return info
+
+
+def _fill_last_commit_info(
+    info: abci_pb2.CommitInfo, block: Block, last_validators: ValidatorSet, initial_height: int
+) -> None:
+    """Fill `info` in place (the request's own field: no second copy of a vote per validator)."""
+    info.SetInParent()  # emitted even when empty, as Go's non-nullable field
     if block.height == initial_height or block.last_commit is None:
-        return info
+        return
     commit = block.last_commit
     if len(commit.signatures) != len(last_validators):
         raise InvalidABCIResponse(
@@ -47,9 +56,11 @@ def decided_last_commit(
             f"({len(last_validators)}) at height {block.height}"
         )
     info.round = commit.round
+    add_vote = info.votes.add
     for val, sig in zip(last_validators.validators, commit.signatures, strict=True):
-        info.votes.add(validator=_abci_validator(val), block_id_flag=int(sig.block_id_flag))
-    return info
+        voter = add_vote(block_id_flag=sig.block_id_flag).validator
+        voter.address = val.address
+        voter.power = val.voting_power
 
 
 def misbehavior(block: Block) -> list[abci_pb2.Misbehavior]:
@@ -90,7 +101,7 @@ def finalize_block_request(
         proposer_address=header.proposer_address,
         misbehavior=misbehavior(block),
     )
-    request.decided_last_commit.CopyFrom(decided_last_commit(block, last_validators, initial_height))
+    _fill_last_commit_info(request.decided_last_commit, block, last_validators, initial_height)
     header.time.fill_proto(request.time)
     return request
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cometsync.proto.tendermint.types import block_pb2, types_pb2
+from cometsync.proto.wire import message_field
 from cometsync.types.block_id import BlockID
 from cometsync.types.commit import Commit
 from cometsync.types.errors import InvalidBlock, TypesError
@@ -99,21 +100,28 @@ class Block:
             raise InvalidBlock("wrong Header.EvidenceHash")
 
     def to_proto(self) -> block_pb2.Block:
+        pb = self._proto_without_commit()
+        if self.last_commit is not None:
+            pb.last_commit.CopyFrom(self.last_commit.to_proto())
+        return pb
+
+    def _proto_without_commit(self) -> block_pb2.Block:
         pb = block_pb2.Block()
         pb.header.CopyFrom(self.header.to_proto())
         pb.data.SetInParent()
         pb.data.txs.extend(self.txs)
         pb.evidence.SetInParent()
         pb.evidence.evidence.extend(evidence_to_proto(item) for item in self.evidence)
-        if self.last_commit is not None:
-            pb.last_commit.CopyFrom(self.last_commit.to_proto())
         return pb
 
     def to_proto_bytes(self) -> bytes:
-        """Go's canonical encoding (cached)."""
+        """Go's canonical encoding (cached). The last commit is the last field (4), so its hand-built
+        bytes (one per signature, shared with the commit hash) are appended to the rest's encoding."""
         cached = self._proto_bytes
         if cached is None:
-            cached = self.to_proto().SerializeToString()
+            cached = self._proto_without_commit().SerializeToString()
+            if self.last_commit is not None:
+                cached += message_field(4, self.last_commit.to_proto_bytes())
             object.__setattr__(self, "_proto_bytes", cached)
         return cached
 

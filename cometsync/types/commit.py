@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from cometsync.proto.tendermint.types import types_pb2
-from cometsync.proto.wire import bytes_field, message_field, varint_field
+from cometsync.proto.wire import bytes_field, message_field, uvarint, varint_field
 from cometsync.types.block_id import BlockID
 from cometsync.types.errors import InvalidBlock, MissingVoteExtension
 from cometsync.types.merkle import hash_from_byte_slices
@@ -33,6 +33,12 @@ class BlockIDFlag(IntEnum):
     NIL = 3
 
 
+_FLAGS = {int(flag): flag for flag in BlockIDFlag}
+_FLAG_FIELDS = {flag: varint_field(1, flag) for flag in BlockIDFlag}
+_TIMESTAMP_TAG = b"\x1a"
+_COMMIT_SIGNATURES_TAG = b"\x22"
+
+
 def _timestamp_of(pb: types_pb2.CommitSig | types_pb2.ExtendedCommitSig) -> Timestamp:
     return Timestamp(pb.timestamp.seconds, pb.timestamp.nanos) if pb.HasField("timestamp") else ZERO_TIME
 
@@ -50,13 +56,26 @@ class CommitSig:
     def absent(cls) -> CommitSig:
         return cls(BlockIDFlag.ABSENT)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle as plain fields (verify workers get a commit per job; the dataclass default is slow)."""
+        return (
+            _commit_sig,
+            (int(self.block_id_flag), self.validator_address, self.timestamp, self.signature),
+        )
+
     def encode(self) -> bytes:
         """Proto bytes (the commit-hash leaf); the timestamp is always emitted, even Go's zero time."""
-        return (
-            varint_field(1, self.block_id_flag)
-            + bytes_field(2, self.validator_address)
-            + message_field(3, self.timestamp.encode())
-            + bytes_field(4, self.signature)
+        stamp = self.timestamp.encode()
+        flag = _FLAG_FIELDS.get(self.block_id_flag)
+        return b"".join(
+            (
+                varint_field(1, self.block_id_flag) if flag is None else flag,
+                bytes_field(2, self.validator_address),
+                _TIMESTAMP_TAG,
+                uvarint(len(stamp)),
+                stamp,
+                bytes_field(4, self.signature),
+            )
         )
 
     def validate_basic(self) -> None:
@@ -111,10 +130,15 @@ class CommitSig:
 
 
 def _flag(value: int) -> BlockIDFlag:
-    try:
-        return BlockIDFlag(value)
-    except ValueError as err:
-        raise InvalidBlock(f"unknown BlockIDFlag: {value}") from err
+    flag = _FLAGS.get(value)
+    if flag is None:
+        raise InvalidBlock(f"unknown BlockIDFlag: {value}")
+    return flag
+
+
+def _commit_sig(flag: int, address: bytes, timestamp: Timestamp, signature: bytes) -> CommitSig:
+    """Unpickle a CommitSig (see `CommitSig.__reduce__`)."""
+    return CommitSig(_FLAGS[flag], address, timestamp, signature)
 
 
 def _check_commit_shape(height: int, round_: int, block_id: BlockID, sigs: Sequence[CommitSig]) -> None:
@@ -143,6 +167,11 @@ class Commit:
     block_id: BlockID
     signatures: tuple[CommitSig, ...]
     _hash: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _encoded_sigs: tuple[bytes, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle the fields only: the caches are cheaper to rebuild than to ship to a worker."""
+        return (Commit, (self.height, self.round, self.block_id, self.signatures))
 
     @classmethod
     def empty(cls) -> Commit:
@@ -153,8 +182,16 @@ class Commit:
         """Merkle root over each CommitSig's proto bytes (header `last_commit_hash`)."""
         cached = self._hash
         if cached is None:
-            cached = hash_from_byte_slices([sig.encode() for sig in self.signatures])
+            cached = hash_from_byte_slices(self.encoded_signatures())
             object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def encoded_signatures(self) -> tuple[bytes, ...]:
+        """Each CommitSig's proto bytes, encoded once: the hash leaves and the body of `to_proto_bytes`."""
+        cached = self._encoded_sigs
+        if cached is None:
+            cached = tuple(sig.encode() for sig in self.signatures)
+            object.__setattr__(self, "_encoded_sigs", cached)
         return cached
 
     def size(self) -> int:
@@ -187,7 +224,15 @@ class Commit:
         return pb
 
     def to_proto_bytes(self) -> bytes:
-        return bytes(self.to_proto().SerializeToString())
+        """Go's encoding, built from the cached signature encodings (same bytes as `to_proto()`)."""
+        parts = [
+            varint_field(1, self.height),
+            varint_field(2, self.round),
+            message_field(3, self.block_id.encode()),
+        ]
+        for encoded in self.encoded_signatures():
+            parts += (_COMMIT_SIGNATURES_TAG, uvarint(len(encoded)), encoded)
+        return b"".join(parts)
 
     @classmethod
     def from_proto(cls, pb: types_pb2.Commit) -> Commit:

@@ -34,18 +34,27 @@ def split_point(length: int) -> int:
     return 1 << ((length - 1).bit_length() - 1)
 
 
-def _root_of_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
-    if len(hashes) == 1:
-        return hashes[0]
-    k = split_point(len(hashes))
-    return inner_hash(_root_of_leaf_hashes(hashes[:k]), _root_of_leaf_hashes(hashes[k:]))
+def _root_of_leaf_hashes(hashes: list[bytes]) -> bytes:
+    """Level by level, an unpaired last node moving up as is: the same root as splitting at the largest
+    power of two below the count (Go's recursion), without slicing or a call per node."""
+    sha256 = hashlib.sha256
+    level = hashes
+    while len(level) > 1:
+        paired = [
+            sha256(_INNER_PREFIX + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
 
 def hash_from_byte_slices(items: Sequence[bytes]) -> bytes:
     """Merkle root of `items` (each hashed as a leaf); SHA-256("") for no items."""
     if not items:
         return empty_hash()
-    return _root_of_leaf_hashes([leaf_hash(item) for item in items])
+    sha256 = hashlib.sha256
+    return _root_of_leaf_hashes([sha256(_LEAF_PREFIX + item).digest() for item in items])
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,10 @@ class Timestamp:
     seconds: int
     nanos: int = 0
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle as (seconds, nanos): commits carry one per signature to the verify workers."""
+        return (Timestamp, (self.seconds, self.nanos))
+
     @classmethod
     def zero(cls) -> Timestamp:
         """Go's zero time, used by absent commit signatures."""

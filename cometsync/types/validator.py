@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cometsync.crypto.ed25519 import PUBKEY_SIZE, address_of
-from cometsync.proto.tendermint.crypto import keys_pb2
 from cometsync.proto.tendermint.types import validator_pb2
 from cometsync.proto.wire import bytes_field, message_field, varint_field
 from cometsync.types.errors import InvalidValidatorSet
@@ -25,8 +24,12 @@ class Validator:
     def from_pub_key(cls, pub_key: bytes, voting_power: int, proposer_priority: int = 0) -> Validator:
         return cls(address_of(pub_key), pub_key, voting_power, proposer_priority)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle as plain fields: validator sets travel to the verify workers with every job."""
+        return (Validator, (self.address, self.pub_key, self.voting_power, self.proposer_priority))
+
     def with_priority(self, proposer_priority: int) -> Validator:
-        return replace(self, proposer_priority=proposer_priority)
+        return Validator(self.address, self.pub_key, self.voting_power, proposer_priority)
 
     def simple_bytes(self) -> bytes:
         """`SimpleValidator{pub_key, voting_power}` proto bytes: the validator-set hash leaf."""
@@ -41,12 +44,16 @@ class Validator:
             raise InvalidValidatorSet(f"validator address {to_hex(self.address)} does not match its key")
 
     def to_proto(self) -> validator_pb2.Validator:
-        return validator_pb2.Validator(
-            address=self.address,
-            pub_key=keys_pb2.PublicKey(ed25519=self.pub_key),
-            voting_power=self.voting_power,
-            proposer_priority=self.proposer_priority,
-        )
+        pb = validator_pb2.Validator()
+        self.fill_proto(pb)
+        return pb
+
+    def fill_proto(self, pb: validator_pb2.Validator) -> None:
+        """Set the fields of a message in place (a set's repeated field: no copy per validator)."""
+        pb.address = self.address
+        pb.pub_key.ed25519 = self.pub_key
+        pb.voting_power = self.voting_power
+        pb.proposer_priority = self.proposer_priority
 
     @classmethod
     def from_proto(cls, pb: validator_pb2.Validator) -> Validator:

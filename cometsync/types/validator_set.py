@@ -54,14 +54,19 @@ def _more_priority(current: Validator, other: Validator) -> Validator:
 class ValidatorSet:
     """Validators sorted by voting power (desc) then address (asc); commit signatures use this order."""
 
-    __slots__ = ("_by_address", "_hash", "_proposer_address", "_total", "_validators")
+    __slots__ = ("_by_address", "_hash", "_proposer_address", "_proto", "_total", "_validators")
 
     def __init__(self, validators: Iterable[Validator], proposer: Validator | None = None) -> None:
         """Take validators (and priorities) as given, e.g. from RPC or the state store; sort them."""
         self._set_validators(sorted(validators, key=_power_order))
         self._proposer_address = proposer.address if proposer is not None else None
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle the validators in set order (no re-sort, no index or caches): a verify job carries one."""
+        return (_restore, (tuple(self._validators), self._proposer_address, self._hash))
+
     def _set_validators(self, validators: list[Validator]) -> None:
+        self._proto: validator_pb2.ValidatorSet | None = None
         self._validators = validators
         self._by_address = {val.address: index for index, val in enumerate(validators)}
         if len(self._by_address) != len(validators):
@@ -135,6 +140,7 @@ class ValidatorSet:
         clone._total = self._total
         clone._hash = self._hash
         clone._proposer_address = self._proposer_address
+        clone._proto = self._proto
         return clone
 
     # -- proposer priorities -------------------------------------------------------------------
@@ -145,28 +151,31 @@ class ValidatorSet:
             raise InvalidValidatorSet("empty validator set")
         if times <= 0:
             raise ValueError("cannot increment proposer priority a non-positive number of times")
-        self.rescale_priorities(PRIORITY_WINDOW_SIZE_FACTOR * self._total)
-        self._shift_by_average_priority()
         total = self._total
         vals = self._validators
-        # Plain ints in the loop (loading a set replays one round per height since it last changed).
-        priorities = [val.proposer_priority for val in vals]
+        # Plain ints, one Validator built per changed priority at the end (not per step or round):
+        # loading a set replays one round per height since it last changed.
+        priorities = _shifted_by_average(_rescaled(_priorities_of(vals), PRIORITY_WINDOW_SIZE_FACTOR * total))
         powers = [val.voting_power for val in vals]
         addresses = [val.address for val in vals]
         best_index = 0
         for _ in range(times):
-            best_index = 0
+            best_index, best_priority, best_address = -1, 0, b""
             for index, power in enumerate(powers):
-                priority = _clip(priorities[index] + power)
+                priority = priorities[index] + power  # _clip inlined: this is the hot loop
+                if priority > INT64_MAX:
+                    priority = INT64_MAX
+                elif priority < INT64_MIN:
+                    priority = INT64_MIN
                 priorities[index] = priority
-                best = priorities[best_index]
-                if priority > best or (priority == best and addresses[index] < addresses[best_index]):
-                    best_index = index
-            priorities[best_index] = _clip(priorities[best_index] - total)
-        self._validators = [
-            val if val.proposer_priority == priority else val.with_priority(priority)
-            for val, priority in zip(vals, priorities, strict=True)
-        ]
+                if (
+                    best_index < 0
+                    or priority > best_priority
+                    or (priority == best_priority and addresses[index] < best_address)
+                ):
+                    best_index, best_priority, best_address = index, priority, addresses[index]
+            priorities[best_index] = _clip(best_priority - total)
+        self._set_priorities(priorities)
         self._proposer_address = addresses[best_index]
 
     def copy_increment_proposer_priority(self, times: int) -> ValidatorSet:
@@ -176,21 +185,18 @@ class ValidatorSet:
 
     def rescale_priorities(self, diff_max: int) -> None:
         """Divide all priorities so that max - min stays within `diff_max`."""
-        if diff_max <= 0 or not self._validators:
-            return
-        priorities = [val.proposer_priority for val in self._validators]
-        diff = max(priorities) - min(priorities)
-        if diff > diff_max:
-            ratio = (diff + diff_max - 1) // diff_max
-            self._validators = [
-                val.with_priority(_go_div(val.proposer_priority, ratio)) for val in self._validators
-            ]
+        self._set_priorities(_rescaled(_priorities_of(self._validators), diff_max))
 
     def _shift_by_average_priority(self) -> None:
-        average = sum(val.proposer_priority for val in self._validators) // len(self._validators)
+        self._set_priorities(_shifted_by_average(_priorities_of(self._validators)))
+
+    def _set_priorities(self, priorities: list[int]) -> None:
+        """New priorities in set order; validators whose priority stays are kept as they are."""
         self._validators = [
-            val.with_priority(_clip(val.proposer_priority - average)) for val in self._validators
+            val if val.proposer_priority == priority else val.with_priority(priority)
+            for val, priority in zip(self._validators, priorities, strict=True)
         ]
+        self._proto = None
 
     # -- validator updates ---------------------------------------------------------------------
 
@@ -231,6 +237,7 @@ class ValidatorSet:
         self._shift_by_average_priority()
         self._validators.sort(key=_power_order)
         self._by_address = {val.address: index for index, val in enumerate(self._validators)}
+        self._proto = None
 
     def _total_after_updates(self, updates: Sequence[Validator], removed_power: int) -> int:
         """`verifyUpdates`: the total after updates (before removals), checking for overflow."""
@@ -275,10 +282,19 @@ class ValidatorSet:
     # -- encodings -----------------------------------------------------------------------------
 
     def to_proto(self) -> validator_pb2.ValidatorSet:
-        pb = validator_pb2.ValidatorSet(total_voting_power=self._total)
-        pb.validators.extend(val.to_proto() for val in self._validators)
-        if self._validators:
-            pb.proposer.CopyFrom(self.proposer.to_proto())
+        """A fresh message, copied from one built once per set state: every saved state holds three
+        sets and each set appears in three consecutive states (as next, current and last)."""
+        cached = self._proto
+        if cached is None:
+            cached = validator_pb2.ValidatorSet(total_voting_power=self._total)
+            add = cached.validators.add
+            for val in self._validators:
+                val.fill_proto(add())
+            if self._validators:
+                self.proposer.fill_proto(cached.proposer)
+            self._proto = cached
+        pb = validator_pb2.ValidatorSet()
+        pb.CopyFrom(cached)
         return pb
 
     @classmethod
@@ -306,6 +322,38 @@ class ValidatorSet:
 
     def __repr__(self) -> str:
         return f"ValidatorSet(size={len(self)}, total_power={self._total}, hash={to_hex(self.hash())})"
+
+
+def _restore(
+    validators: tuple[Validator, ...], proposer_address: bytes | None, set_hash: bytes | None
+) -> ValidatorSet:
+    """Unpickle a ValidatorSet (see `ValidatorSet.__reduce__`): already sorted, hash kept."""
+    vals = ValidatorSet.__new__(ValidatorSet)
+    vals._set_validators(list(validators))
+    vals._hash = set_hash
+    vals._proposer_address = proposer_address
+    return vals
+
+
+def _priorities_of(validators: Sequence[Validator]) -> list[int]:
+    return [val.proposer_priority for val in validators]
+
+
+def _rescaled(priorities: list[int], diff_max: int) -> list[int]:
+    """`RescalePriorities`: divide (truncating, as Go) so that max - min stays within `diff_max`."""
+    if diff_max <= 0 or not priorities:
+        return priorities
+    diff = max(priorities) - min(priorities)
+    if diff <= diff_max:
+        return priorities
+    ratio = (diff + diff_max - 1) // diff_max
+    return [_go_div(priority, ratio) for priority in priorities]
+
+
+def _shifted_by_average(priorities: list[int]) -> list[int]:
+    """`shiftByAvgProposerPriority`: subtract the flooring average from every priority."""
+    average = sum(priorities) // len(priorities)
+    return [_clip(priority - average) for priority in priorities]
 
 
 def _split_changes(changes: Sequence[Validator]) -> tuple[list[Validator], list[Validator]]:

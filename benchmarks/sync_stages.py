@@ -1,0 +1,180 @@
+"""Where a syncing node's time goes, stage by stage, timed from the node's side for `sync_bench.py`.
+
+The sync loop's `on_stage` hook marks when a step holds both blocks and when the pair is verified; thin
+wrappers time the block store write, the app's FinalizeBlock and Commit, and the state-store writes. Each
+block's time from the previous block being applied to its own being applied splits into: wait for block,
+verify (the signature verdict from the workers plus the checks on the loop), save, FinalizeBlock, Commit,
+state save, and the rest of apply (request building, next_state, Deferred plumbing).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from twisted.internet import defer
+
+from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.state import BlockExecutor, State
+from cometsync.store import BlockStore
+from cometsync.types import Block, BlockID, Commit, ExtendedCommit, PartSet
+
+T = TypeVar("T")
+
+
+@dataclass
+class StageTimes:
+    """Seconds per stage, summed over the counted blocks."""
+
+    wait_for_block: float = 0.0
+    verify: float = 0.0
+    save_block: float = 0.0
+    finalize_block: float = 0.0
+    commit: float = 0.0
+    state_save: float = 0.0
+    apply_other: float = 0.0
+
+    def add(self, other: StageTimes) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+    def rows(self, blocks: int) -> list[tuple[str, float]]:
+        """(stage, milliseconds per block)."""
+        names = [item.name for item in fields(self)]
+        return [(name.replace("_", " "), getattr(self, name) * 1000 / blocks) for name in names]
+
+
+class StageClock:
+    """Collects one block's stage times and adds them up once it is applied (the first block is not
+    counted: its wait is the start-up)."""
+
+    def __init__(self) -> None:
+        self.totals = StageTimes()
+        self.blocks = 0
+        self.first_apply: float | None = None
+        self.last_applied = 0.0
+        self._block = StageTimes()
+        self._ready_at: float | None = None
+        self._blocks_at: float | None = None
+        self._verified_at: float | None = None
+
+    def on_stage(self, stage: str) -> None:
+        now = time.perf_counter()
+        if stage == "blocks" and self._blocks_at is None:
+            self._blocks_at = now
+        elif stage == "verified":
+            self._verified_at = now
+
+    def timed(self, stage: str, result: defer.Deferred[T], began: float) -> defer.Deferred[T]:
+        """Add the time from `began` until `result` fires to `stage` of the current block."""
+
+        def done(value: T) -> T:
+            self.add(stage, time.perf_counter() - began)
+            return value
+
+        return result.addCallback(done)
+
+    def add(self, stage: str, seconds: float) -> None:
+        setattr(self._block, stage, getattr(self._block, stage) + seconds)
+
+    def apply_started(self) -> float:
+        now = time.perf_counter()
+        if self.first_apply is None:
+            self.first_apply = now
+        return now
+
+    def applied(self, apply_seconds: float) -> None:
+        now = time.perf_counter()
+        block = self._block
+        block.apply_other = apply_seconds - block.finalize_block - block.commit - block.state_save
+        if self._ready_at is not None and self._blocks_at is not None and self._verified_at is not None:
+            block.wait_for_block = self._blocks_at - self._ready_at
+            block.verify = self._verified_at - self._blocks_at
+            self.totals.add(block)
+            self.blocks += 1
+        self._block = StageTimes()
+        self._ready_at, self._blocks_at, self._verified_at = now, None, None
+        self.last_applied = now
+
+
+class TimedStore:
+    """The node's BlockStore with `save_block` timed."""
+
+    def __init__(self, store: BlockStore, clock: StageClock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def save_block(
+        self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
+    ) -> None:
+        began = time.perf_counter()
+        self._store.save_block(block, part_set, seen_commit, ext_commit)
+        self._clock.add("save_block", time.perf_counter() - began)
+
+
+class TimedStateStore:
+    """The node's StateStore with the two writes of every apply timed."""
+
+    def __init__(self, store: Any, clock: StageClock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _timed(self, call: Callable[[], None]) -> None:
+        began = time.perf_counter()
+        call()
+        self._clock.add("state_save", time.perf_counter() - began)
+
+    def save_finalize_block_response(self, height: int, response: abci_pb2.ResponseFinalizeBlock) -> None:
+        self._timed(lambda: self._store.save_finalize_block_response(height, response))
+
+    def save(self, state: State) -> None:
+        self._timed(lambda: self._store.save(state))
+
+
+class TimedApp:
+    """The node's ABCI consensus connection with FinalizeBlock and Commit timed to their answers."""
+
+    def __init__(self, app: Any, clock: StageClock) -> None:
+        self._app = app
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
+        began = time.perf_counter()
+        return self._clock.timed("finalize_block", self._app.finalize_block(request), began)
+
+    def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
+        began = time.perf_counter()
+        return self._clock.timed("commit", self._app.commit(request), began)
+
+
+class TimedExecutor:
+    """The node's BlockExecutor, telling the clock when each apply starts and ends."""
+
+    def __init__(self, executor: BlockExecutor, clock: StageClock) -> None:
+        self._executor = executor
+        self._clock = clock
+
+    def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
+        self._executor.validate_block(state, block, skip_last_commit)
+
+    def apply_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+        began = self._clock.apply_started()
+
+        def applied(new_state: State) -> State:
+            self._clock.applied(time.perf_counter() - began)
+            return new_state
+
+        return self._executor.apply_verified_block(state, block_id, block).addCallback(applied)
