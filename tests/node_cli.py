@@ -130,3 +130,19 @@ def producer_and_follower(root: Path, timeout_commit: str) -> tuple[Path, Path, 
         config.override("consensus.timeout_commit", timeout_commit)
         save_config(config)
     return producer, follower, base
+
+
+def start_with_app(home: Path, app_port: int, p2p_port: int, rpc_port: int) -> list[str]:
+    """`cometsync start` arguments for a home whose app runs apart (`cometsync kvstore --listen`), with
+    the ports given as CometBFT's flags (the home's config.toml stays untouched)."""
+    return [
+        "start",
+        "--home",
+        str(home),
+        "--proxy_app",
+        f"tcp://127.0.0.1:{app_port}",
+        "--p2p.laddr",
+        f"tcp://127.0.0.1:{p2p_port}",
+        "--rpc.laddr",
+        f"tcp://127.0.0.1:{rpc_port}",
+    ]

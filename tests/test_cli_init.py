@@ -68,7 +68,7 @@ def test_init_writes_a_complete_home(tmp_path: Path) -> None:
     }
     config = load_config(home)
     assert config.base.moniker == "alice" and config.base.proxy_app == "kvstore"
-    assert config.cometsync.consensus_engine == "solo"
+    assert config.cometsync.consensus_engine == "auto"
     assert f"node id {node_key.node_id}, chain id my-chain" in result.stdout
 
 
@@ -100,7 +100,7 @@ def test_init_completes_a_partial_home(tmp_path: Path) -> None:
     assert f"created {home / 'config/node_key.json'}" in result.stdout
     assert f"created {home / 'config/config.toml'}" in result.stdout
     assert (home / "config/priv_validator_key.json").read_bytes() == key_before
-    assert load_config(home).cometsync.consensus_engine == "solo"
+    assert load_config(home).cometsync.consensus_engine == "auto"
 
 
 def test_init_keeps_an_existing_cometbft_home(tmp_path: Path) -> None:

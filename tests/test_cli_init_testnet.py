@@ -56,7 +56,7 @@ def test_testnet_of_three_validators_and_one_follower(tmp_path: Path) -> None:
         assert config.cometsync.kvstore_laddr == f"tcp://127.0.0.1:{base + 2}"
         assert config.instrumentation.prometheus_listen_addr == f"127.0.0.1:{base + 4}"
         assert config.p2p.allow_duplicate_ip is True
-        assert config.cometsync.consensus_engine == "follow"
+        assert config.cometsync.consensus_engine == "auto"
         ports += [base, base + 1, base + 2, base + 4]
         peers = [NetAddress.parse(entry) for entry in config.p2p.persistent_peers.split(",")]
         expected = [(node_ids[other], 31000 + 10 * other) for other in range(4) if other != index]
@@ -76,7 +76,7 @@ def test_single_validator_testnet_produces_blocks_itself(tmp_path: Path) -> None
     result = run_cli("testnet", "--v", "1", "--o", str(tmp_path), "--no-populate-persistent-peers")
     assert result.returncode == 0, result.stderr
     config = load_config(tmp_path / "node0")
-    assert config.cometsync.consensus_engine == "solo"
+    assert config.cometsync.consensus_engine == "auto"
     assert config.p2p.persistent_peers == ""
     assert config.p2p.laddr == "tcp://127.0.0.1:26656"
     assert Genesis.load(tmp_path / "node0/config/genesis.json").chain_id.startswith("chain-")

@@ -78,5 +78,5 @@ def test_genesis_mismatch(home: Path) -> None:
 
 def test_unknown_engine(home: Path) -> None:
     path = home / "config" / "config.toml"
-    path.write_text(path.read_text().replace('consensus_engine = "solo"', 'consensus_engine = "raft"'))
+    path.write_text(path.read_text().replace('consensus_engine = "auto"', 'consensus_engine = "raft"'))
     _fails_with(["--home", str(home)], "consensus_engine")

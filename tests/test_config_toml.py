@@ -4,6 +4,7 @@ CometBFT (same keys, same TOML types), and every bad value is an error naming fi
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_cometbft_config_loads_with_one_notice(tmp_path: Path) -> None:
     assert config.instrumentation.prometheus_listen_addr == ":26660"
     assert config.instrumentation.namespace == "cometbft"
     assert config.cometsync.window_bytes == 256 * 1024 * 1024
-    assert config.cometsync.consensus_engine == "follow"
+    assert config.cometsync.consensus_engine == "auto"
 
 
 def test_cometbft_defaults_equal_ours_except_where_intended(tmp_path: Path) -> None:
@@ -115,7 +116,7 @@ def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
         ('[blocksync]\nversion = "v1"\n', "[blocksync] version: must be one of 'v0', got 'v1'"),
         (
             '[cometsync]\nconsensus_engine = "bft"\n',
-            "[cometsync] consensus_engine: must be one of 'follow', 'solo'",
+            "[cometsync] consensus_engine: must be one of 'auto', 'follow', 'solo'",
         ),
         ("[cometsync]\nwindow_bytes = 0\n", "[cometsync] window_bytes: must be at least 1"),
         ('proxy_app = "http://x:1"\n', "proxy_app: ABCI address 'http://x:1': unsupported scheme"),
@@ -125,6 +126,10 @@ def test_round_trip_of_every_kind_and_awkward_strings(tmp_path: Path) -> None:
         ("[p2p\nladdr = 1\n", "not valid TOML"),
         ("p2p = 5\n", "p2p: expected a [p2p] table, got 5"),
         ('[moniker]\nname = "x"\n', "moniker: expected a string, got {'name': 'x'}"),
+        ('log_level = "nonsense"\n', "log_level: must be one of 'debug', 'info', 'error', 'none'"),
+        ('log_level = "main:loud"\n', "log_level: level of 'main' must be one of"),
+        ('log_level = "main:info,"\n', 'log_level: expected "module:level" pairs'),
+        ("[cometsync]\nverify_workers = 100000\n", "[cometsync] verify_workers: must be at most"),
     ],
 )
 def test_errors_name_file_section_and_key(tmp_path: Path, toml: str, expected: str) -> None:
@@ -188,3 +193,82 @@ def test_paths_resolve_against_home(tmp_path: Path) -> None:
     config.override("genesis_file", "elsewhere/genesis.json")
     assert config.db_path == Path("/var/lib/chain")
     assert config.genesis_path == tmp_path / "elsewhere" / "genesis.json"
+
+
+def _same_value(original: object, rewritten: object) -> bool:
+    if isinstance(original, str) and isinstance(rewritten, str) and original != rewritten:
+        try:  # a Go duration may be written in another spelling ("1000ms" as "1s")
+            return Duration.parse(original) == Duration.parse(rewritten)
+        except ValueError:
+            return False
+    return original == rewritten
+
+
+def test_a_rewritten_cometbft_file_keeps_every_key_and_value(tmp_path: Path) -> None:
+    """CometBFT-only keys and tables ([mempool], [statesync], rpc.cors_allowed_origins...) survive a
+    load and save by cometsync, so CometBFT still finds its settings in the file."""
+    original = tomllib.loads(COMETBFT_CONFIG.read_text())
+    home = write_home(tmp_path, COMETBFT_CONFIG.read_text())
+    config = load_config(home, notice=lambda _: None)
+    save_config(config)
+    rewritten = tomllib.loads((home / "config" / "config.toml").read_text())
+    for key, value in original.items():
+        if isinstance(value, dict):
+            for name, item in value.items():
+                assert _same_value(item, rewritten[key][name]), f"[{key}] {name}"
+        else:
+            assert _same_value(value, rewritten[key]), key
+    assert set(rewritten) == set(original) | {"cometsync"}
+    reloaded = load_config(home, notice=lambda _: None)
+    assert reloaded == config and reloaded.ignored_keys == config.ignored_keys
+
+
+def test_unknown_nested_tables_and_arrays_round_trip(tmp_path: Path) -> None:
+    text = (
+        'extra = [1, 2.5, "x"]\n[p2p]\nlater = {a = 1, "b c" = [true]}\n'
+        '[p2p.deep]\nk = 1979-05-27T07:32:00Z\n[newtable]\ns = "v"\n[newtable.inner]\nn = -3\n'
+    )
+    config = parse_config(text, tmp_path)
+    assert tomllib.loads(render_config(config))["newtable"] == {"s": "v", "inner": {"n": -3}}
+    assert parse_config(render_config(config), tmp_path) == config
+    assert tomllib.loads(render_config(config))["p2p"]["deep"] == tomllib.loads(text)["p2p"]["deep"]
+
+
+def test_flags_apply_before_the_file_is_checked(tmp_path: Path) -> None:
+    """`cometbft start --p2p.laddr ...` works whatever the file says; the file's value is never checked."""
+    home = write_home(tmp_path, '[p2p]\nladdr = "localhost"\n[cometsync]\nverify_workers = 100000\n')
+    flags = {"p2p.laddr": "tcp://127.0.0.1:36656", "cometsync.verify_workers": "1"}
+    config = load_config(home, overrides=flags)
+    assert config.p2p.laddr == "tcp://127.0.0.1:36656" and config.cometsync.verify_workers == 1
+    with pytest.raises(ConfigError, match=r"\[p2p\] laddr: 'localhost' is not host:port"):
+        load_config(home, overrides={"cometsync.verify_workers": "1"})
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"p2p.laddr": "nowhere"}, "p2p.laddr: 'nowhere' is not host:port"),
+        ({"p2p.pex": "true"}, "unknown config key 'p2p.pex'"),
+        ({"cometsync.verify_workers": "many"}, "cometsync.verify_workers: expected an integer"),
+    ],
+)
+def test_bad_flags_name_the_flag(tmp_path: Path, flags: dict[str, str], expected: str) -> None:
+    home = write_home(tmp_path, "")
+    with pytest.raises(ConfigError, match="^" + expected):
+        load_config(home, overrides=flags)
+
+
+@pytest.mark.parametrize(
+    "level", ["info", "debug", "error", "none", "main:info,state:error,*:error", "*:debug"]
+)
+def test_cometbft_log_levels_load(tmp_path: Path, level: str) -> None:
+    assert parse_config(f'log_level = "{level}"\n', tmp_path).base.log_level == level
+
+
+def test_verify_workers_cap_follows_the_cores(tmp_path: Path) -> None:
+    limit = min(64, 4 * (os.cpu_count() or 1))
+    assert (
+        parse_config(f"[cometsync]\nverify_workers = {limit}\n", tmp_path).cometsync.verify_workers == limit
+    )
+    with pytest.raises(ConfigError, match=f"must be at most {limit} .*got {limit + 1}"):
+        parse_config(f"[cometsync]\nverify_workers = {limit + 1}\n", tmp_path)

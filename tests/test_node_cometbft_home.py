@@ -1,6 +1,7 @@
 """`cometsync start` on a home in CometBFT's exact layout holding the real 310-block localnet chain.
 
-The home is what `cometbft init` plus a synced node leave: CometBFT's own config.toml, genesis.json,
+The home is what `cometbft init` plus a synced node leave: CometBFT's own config.toml (unmodified: the app
+runs apart, named by `--proxy_app`, as with `cometbft start`), genesis.json,
 node0's key files, `data/blockstore.db` rebuilt from node0's raw values in Go's key layout, and a
 `data/state.db` made by applying the chain through our executor. The built-in kvstore app starts empty,
 so the handshake must replay all 310 stored blocks into it; then a fresh node fast-syncs the real blocks
@@ -16,7 +17,17 @@ from pathlib import Path
 
 import plyvel
 from blocksync_fixtures import LOCALNET_CHAIN, Node
-from node_cli import free_port, handed_off, reached, rpc, run_cli, spawn_cli, stop_process, wait_for
+from node_cli import (
+    free_port,
+    handed_off,
+    reached,
+    rpc,
+    run_cli,
+    spawn_cli,
+    start_with_app,
+    stop_process,
+    wait_for,
+)
 from state_fixtures import DATA, LOCALNET
 
 from cometsync.config import load_config, save_config
@@ -24,7 +35,6 @@ from cometsync.crypto import load_node_key
 
 COMETBFT_CONFIG = DATA / "cometbft-v0.38.25-config" / "config.toml"
 TIP = LOCALNET_CHAIN.tip
-KVSTORE_ANY_PORT = '\n[cometsync]\nkvstore_laddr = "tcp://127.0.0.1:0"\n'
 
 
 def cometbft_home(root: Path) -> Path:
@@ -33,7 +43,7 @@ def cometbft_home(root: Path) -> Path:
     config, data = home / "config", home / "data"
     config.mkdir(parents=True)
     data.mkdir()
-    config.joinpath("config.toml").write_text(COMETBFT_CONFIG.read_text() + KVSTORE_ANY_PORT)
+    config.joinpath("config.toml").write_bytes(COMETBFT_CONFIG.read_bytes())  # unmodified
     shutil.copy(LOCALNET / "genesis.json", config / "genesis.json")
     shutil.copy(LOCALNET / "node0_node_key.json", config / "node_key.json")
     shutil.copy(LOCALNET / "node0_priv_validator_key.json", config / "priv_validator_key.json")
@@ -76,19 +86,12 @@ def status_json(port: int) -> dict[str, object]:
 
 def test_start_on_a_real_cometbft_home_serves_its_chain(tmp_path: Path) -> None:
     home = cometbft_home(tmp_path)
-    p2p_port, rpc_port = free_port(), free_port()
+    p2p_port, rpc_port, app_port = free_port(), free_port(), free_port()
+    app = spawn_cli(
+        ["kvstore", "--home", str(home), "--listen", f"127.0.0.1:{app_port}"], tmp_path / "app.log"
+    )
     server = spawn_cli(
-        [
-            "start",
-            "--home",
-            str(home),
-            "--proxy_app",
-            "kvstore",
-            "--p2p.laddr",
-            f"tcp://127.0.0.1:{p2p_port}",
-            "--rpc.laddr",
-            f"tcp://127.0.0.1:{rpc_port}",
-        ],
+        start_with_app(home, app_port, p2p_port, rpc_port),
         tmp_path / "server.log",
     )
     follower = None
@@ -126,5 +129,6 @@ def test_start_on_a_real_cometbft_home_serves_its_chain(tmp_path: Path) -> None:
         assert synced_status["node_info"]["network"] == "localnet-4v"
         assert synced["blocksync"] is not None
     finally:
-        codes = [stop_process(p) for p in (follower, server) if p is not None]
+        codes = [stop_process(p) for p in (follower, server, app) if p is not None]
     assert codes == [0] * len(codes)
+    assert (home / "config" / "config.toml").read_bytes() == COMETBFT_CONFIG.read_bytes()

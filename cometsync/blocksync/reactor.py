@@ -48,6 +48,7 @@ from cometsync.p2p.reactor import Reactor
 from cometsync.p2p.rejections import RejectionLog
 from cometsync.pool import Action, BlockPool, PeerBanned, PeerError, PoolConfig, RequestStatus, SendRequest
 from cometsync.pool.pool import AddBlockOutcome
+from cometsync.store.errors import StoreError
 from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,9 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     ) -> None:
         """`verify_executor` runs commit checks ahead (default inline); pass `reactor.callFromThread` as
         `call_from_thread` when it completes jobs in other threads."""
-        if state.last_block_height != store.height:
+        if store.height not in (0, state.last_block_height):
+            # An empty store beside a state at H is a state-synced home (CometBFT's offline state sync
+            # height): blocksync starts at H+1. The node checks the bootstrap marker before this.
             raise ValueError(
                 f"state (height {state.last_block_height}) and block store (height {store.height}) disagree"
             )
@@ -127,7 +130,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         self._clock = clock
         self._local_address = local_address
         self._peers: dict[str, BlocksyncPeer] = {}
-        start_height = store.height + 1 if store.height > 0 else state.initial_height
+        start_height = max(state.last_block_height + 1, state.initial_height)
         self.pool: BlockPool[Block, ExtendedCommit] = BlockPool(start_height, clock, self.config.pool)
         capacity = max_message_size(state.consensus_params.block_max_bytes)
         self._channel = blocksync_channel(capacity)
@@ -332,16 +335,19 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
                 peer.id, "request_backlog", f"BlockRequest {height} while its send queue is full"
             )
             return
-        block_bytes = self.store.load_block_bytes(height)
+        try:
+            block_bytes = self.store.load_block_bytes(height)
+            ext_bytes = None
+            if block_bytes is not None and self.state.consensus_params.vote_extensions_enabled(height):
+                ext_bytes = self.store.load_extended_commit_bytes(height)
+                if ext_bytes is None:
+                    log.error("not serving block %d to %s: its extended commit is missing", height, peer.id)
+                    return
+        except StoreError:  # typed, counted and logged once by the store; the peer just gets no block
+            block_bytes = None
         if block_bytes is None:
             peer.try_send(BLOCKSYNC_CHANNEL, encode(NoBlockResponse(height)))
             return
-        ext_bytes = None
-        if self.state.consensus_params.vote_extensions_enabled(height):
-            ext_bytes = self.store.load_extended_commit_bytes(height)
-            if ext_bytes is None:
-                log.error("not serving block %d to %s: its extended commit is missing", height, peer.id)
-                return
         peer.try_send(BLOCKSYNC_CHANNEL, encode_block_response(block_bytes, ext_bytes))
 
     def _receive_block(self, peer: BlocksyncPeer, parsed: _ParsedBlock) -> None:

@@ -31,11 +31,9 @@ OVERRIDE_FLAGS = ("proxy_app", "moniker", "p2p.laddr", "p2p.persistent_peers", "
 
 
 def _load(home: Path, overrides: dict[str, str | None]) -> Config:
-    config = load_config(home, note)
-    for key, value in overrides.items():
-        if value is not None:
-            config.override(key, value)
-    return config
+    """Flags are applied before the file's values are checked (a flag may replace a refused value)."""
+    flags = {key: value for key, value in overrides.items() if value is not None}
+    return load_config(home, note, flags)
 
 
 def _configure_logging(config: Config) -> None:

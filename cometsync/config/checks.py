@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from cometsync.abci.address import BUILTIN_APPS, grpc_target
@@ -10,6 +11,8 @@ from cometsync.p2p.netaddress import NetAddress, validate_node_id
 from cometsync.plugins import available_engines
 
 UNSUPPORTED_BUILTIN_APPS = ("noop", "kvstore_connsync", "persistent_kvstore_connsync", "e2e", "e2e_connsync")
+AUTO_ENGINE = "auto"
+"""Chosen at start from the state (`cometsync.consensus.choice`)."""
 
 
 def listen_address(*, optional: bool = False, unix: bool = False) -> Callable[[str], str | None]:
@@ -68,11 +71,47 @@ def proxy_app(value: str) -> str | None:
 
 
 def consensus_engine(value: str) -> str | None:
-    """A name registered in the `cometsync.consensus` entry-point group (built-in or a plug-in)."""
-    names = available_engines()
+    """`auto`, or a name registered in the `cometsync.consensus` entry-point group (built-in or plug-in)."""
+    names = [AUTO_ENGINE, *available_engines()]
     if value in names:
         return None
     return f"must be one of {', '.join(map(repr, names))} (registered consensus engines), got {value!r}"
+
+
+LOG_LEVELS = ("debug", "info", "error", "none")
+MAX_VERIFY_WORKERS = 64
+WORKERS_PER_CORE = 4
+
+
+def log_level(value: str) -> str | None:
+    """CometBFT's `log_level`: a level, or `module:level` pairs separated by commas (`*` for the rest)."""
+    levels = ", ".join(map(repr, LOG_LEVELS))
+    if ":" not in value:
+        return (
+            None if value in LOG_LEVELS else f"must be one of {levels} or module:level pairs, got {value!r}"
+        )
+    for pair in value.split(","):
+        module, sep, level = pair.partition(":")
+        if not sep or not module or ":" in level:
+            return f'expected "module:level" pairs separated by commas, got {pair!r} in {value!r}'
+        if level not in LOG_LEVELS:
+            return f"level of {module!r} must be one of {levels}, got {level!r}"
+    return None
+
+
+def max_verify_workers() -> int:
+    """Verify processes beyond a few per core only cost memory (each one holds a Python interpreter)."""
+    return min(MAX_VERIFY_WORKERS, WORKERS_PER_CORE * (os.cpu_count() or 1))
+
+
+def verify_workers(value: int) -> str | None:
+    limit = max_verify_workers()
+    if value <= limit:
+        return None
+    return (
+        f"must be at most {limit} ({WORKERS_PER_CORE} per CPU core on this machine's {os.cpu_count() or 1}, "
+        f"never more than {MAX_VERIFY_WORKERS}), got {value}"
+    )
 
 
 def split_list(value: str) -> list[str]:

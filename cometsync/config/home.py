@@ -93,7 +93,6 @@ def init_home(
     if config_exists:
         report.kept.append(config.config_path)
     else:
-        config.override("cometsync.consensus_engine", consensus_engine_for(genesis, validator_key))
         report.created.append(save_config(config))
     return report
 
@@ -133,14 +132,6 @@ def write_sign_state(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, STATE_FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
-
-
-def consensus_engine_for(genesis: Genesis, validator_key: PrivValidatorKey) -> str:
-    """The engine a fresh config.toml gets: "solo" when this node is the chain's only genesis validator
-    (it must make the blocks), else "follow".
-    """
-    addresses = [validator.address for validator in genesis.validators]
-    return "solo" if addresses == [validator_key.address] else "follow"
 
 
 def _validator_key(config: Config, report: InitReport) -> PrivValidatorKey:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import Field, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,11 @@ class BaseConfig:
         "goleveldb", "Database backend: cometsync stores in LevelDB", choices=("goleveldb", "cleveldb")
     )
     db_dir: str = setting(DEFAULT_DATA_DIR, "Database directory", check=checks.non_empty)
-    log_level: str = setting("info", "Output level for logging, including package level options")
+    log_level: str = setting(
+        "info",
+        'Output level for logging ("debug", "info", "error", "none"), including package level options',
+        check=checks.log_level,
+    )
     log_format: str = setting("plain", "Output format: 'plain' (text) or 'json'", choices=("plain", "json"))
     genesis_file: str = setting(
         "config/genesis.json",
@@ -204,13 +208,24 @@ class CometsyncConfig:
     )
     max_pending_per_peer: int = setting(20, "Block requests in flight to one peer", minimum=1)
     verify_workers: int = setting(
-        2, "Worker processes verifying commit signatures (0: verify in the main process)", minimum=0
+        2,
+        "Worker processes verifying commit signatures (0: verify in the main process; at most 4 per\n"
+        "CPU core and 64)",
+        minimum=0,
+        check=checks.verify_workers,
     )
     consensus_engine: str = setting(
-        "follow",
-        'What runs once caught up: "follow" keeps syncing blocks from peers (non-validators),\n'
-        '"solo" produces blocks as the chain\'s only validator',
+        "auto",
+        'What runs once caught up: "auto" decides at start from the current validators: "solo" when this\n'
+        'node\'s validator key holds more than 2/3 of the voting power, else "follow"; "follow" keeps\n'
+        'syncing blocks from peers (cometsync runs no BFT consensus with other validators); "solo"\n'
+        "produces the blocks (it refuses to start without that power); or a plug-in engine's name",
         check=checks.consensus_engine,
+    )
+    full_store_check: bool = setting(
+        False,
+        "Check every stored block's meta, parts and commits at start (default: both ends, the last 1000\n"
+        "heights and 64 spread over the range, a few thousand reads however long the chain)",
     )
     kvstore_laddr: str = setting(
         "tcp://127.0.0.1:26658",
@@ -234,6 +249,27 @@ class CometsyncConfig:
 
 SECTIONS = ("base", "rpc", "p2p", "blocksync", "consensus", "instrumentation", "cometsync")
 """Section attributes of `Config` in file order; "base" is the TOML top level, the others are tables."""
+SECTION_TYPES: dict[str, type] = {
+    "base": BaseConfig,
+    "rpc": RPCConfig,
+    "p2p": P2PConfig,
+    "blocksync": BlocksyncConfig,
+    "consensus": ConsensusConfig,
+    "instrumentation": InstrumentationConfig,
+    "cometsync": CometsyncConfig,
+}
+
+
+def setting_for(key: str) -> tuple[str, Field[Any], type]:
+    """(section attribute, field, type) of a flag-style key ("moniker", "p2p.laddr"); ConfigError if
+    cometsync has no such setting."""
+    section_name, _, name = key.rpartition(".")
+    section_attr = section_name or "base"
+    if section_attr in SECTION_TYPES and not (section_attr == "base" and section_name):
+        for item, kind in settings_of(SECTION_TYPES[section_attr]):
+            if item.name == name:
+                return section_attr, item, kind
+    raise ConfigError(f"unknown config key {key!r}")
 
 
 @dataclass
@@ -250,6 +286,9 @@ class Config:
     cometsync: CometsyncConfig = field(default_factory=CometsyncConfig)
     ignored_keys: tuple[str, ...] = ()
     """Keys of the loaded file that cometsync does not use (CometBFT-only settings)."""
+    unknown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Those keys' values by section attribute ("base" holds top-level keys and unknown tables), written
+    back by `render_config` so a rewrite keeps CometBFT's settings."""
 
     def override(self, key: str, value: Any) -> None:
         """Set one key like a `cometbft start` flag: `override("p2p.laddr", "tcp://0.0.0.0:26656")`.
@@ -257,20 +296,13 @@ class Config:
         `key` is the TOML name ("moniker", "p2p.persistent_peers"); a string value is parsed as a flag
         would be ("true", "100ms", "5120000"). Raises ConfigError naming the key.
         """
-        section_name, _, name = key.rpartition(".")
-        section_attr = section_name or "base"
-        if section_attr not in SECTIONS or (section_attr == "base" and section_name):
-            raise ConfigError(f"unknown config key {key!r}")
+        section_attr, item, kind = setting_for(key)
         section = getattr(self, section_attr)
-        for item, kind in settings_of(type(section)):
-            if item.name == name:
-                try:
-                    parsed = from_text(value, kind) if isinstance(value, str) else value
-                    setattr(self, section_attr, replace(section, **{name: coerce(parsed, kind, item)}))
-                except ValueError as exc:
-                    raise ConfigError(f"{key}: {exc}") from None
-                return
-        raise ConfigError(f"unknown config key {key!r}")
+        try:
+            parsed = from_text(value, kind) if isinstance(value, str) else value
+            setattr(self, section_attr, replace(section, **{item.name: coerce(parsed, kind, item)}))
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
 
     def resolve(self, path: str) -> Path:
         """CometBFT's rootify: absolute paths stay, relative ones are under the home directory."""

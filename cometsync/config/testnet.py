@@ -16,10 +16,9 @@ from cometsync.config.genesis_doc import (
     random_chain_id,
     write_genesis,
 )
-from cometsync.config.home import HomeError, NodeKeys, consensus_engine_for, ensure_layout, generate_keys
+from cometsync.config.home import HomeError, NodeKeys, ensure_layout, generate_keys
 from cometsync.config.model import Config
 from cometsync.config.toml_io import save_config
-from cometsync.types import Genesis
 
 TESTNET_VALIDATOR_POWER = 1
 TESTNET_CHAIN_ID_PREFIX = "chain-"
@@ -101,7 +100,6 @@ def make_testnet(
         for index in range(validators)
     ]
     document = genesis_document(chain_id, genesis_validators, initial_height=initial_height)
-    genesis = Genesis.from_json(document)
     addresses = [
         f"{node_keys.node_key.node_id}@{LOCALHOST}:{NodePorts.for_node(starting_port, index).p2p}"
         for index, node_keys in enumerate(keys)
@@ -111,7 +109,6 @@ def make_testnet(
         write_genesis(config.genesis_path, document)
         if populate_persistent_peers:
             config.override("p2p.persistent_peers", ",".join(addresses[:index] + addresses[index + 1 :]))
-        config.override("cometsync.consensus_engine", consensus_engine_for(genesis, node_keys.validator_key))
         save_config(config)
         ports = NodePorts.for_node(starting_port, index)
         nodes.append(TestnetNode(config, node_keys.node_key.node_id, ports, index < validators))

@@ -14,6 +14,7 @@ from cometsync.blocksync.handoff import DeferredHandoff
 from cometsync.blocksync.phase import Phase
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.config import Config
+from cometsync.consensus.choice import decide_engine
 from cometsync.consensus.engine import ConsensusEngine, NodeContext
 from cometsync.mempool import Mempool
 from cometsync.metrics import BlocksyncMetrics
@@ -83,7 +84,9 @@ def build_node(
     verify_executor: Executor | None,
 ) -> NodeParts:
     """Raises NodeStartError when the configured engine cannot be found or built."""
-    factory = load_engine_factory(config.cometsync.consensus_engine)
+    chosen = decide_engine(config.cometsync.consensus_engine, state, identity.validator_key)
+    config.override("cometsync.consensus_engine", chosen)  # "auto" resolved: logs and RPC show the engine
+    factory = load_engine_factory(chosen)
     executor = BlockExecutor(state_store, block_store, app)
     mempool = Mempool(app, height=state.last_block_height) if factory.needs_mempool else None
     handoff: DeferredHandoff[State] = DeferredHandoff()

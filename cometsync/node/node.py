@@ -28,6 +28,7 @@ from cometsync.node.progress import ProgressReporter
 from cometsync.node.reactor_types import ListeningPort, NodeReactor, global_reactor
 from cometsync.node.stages import (
     builtin_app,
+    check_stored_range,
     connect_app,
     handshake,
     load_identity,
@@ -101,6 +102,7 @@ class Node:
         running("the block store", block_store.close)
         state_store = open_state_store(config, identity.genesis)
         running("the state store", state_store.close)
+        check_stored_range(config, block_store, state_store)
         child = builtin_app(config, reactor)
         if child is not None:
             running("the kvstore app to exit", child.stop, APP_STOP_SECONDS)

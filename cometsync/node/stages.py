@@ -19,6 +19,7 @@ from cometsync.node.app_process import KVStoreProcess
 from cometsync.node.errors import NodeStartError
 from cometsync.node.reactor_types import NodeReactor
 from cometsync.state import HandshakeError, Handshaker, State, StateError, StateStore
+from cometsync.state.stores_check import check_stores
 from cometsync.store import BlockStore, StoreError
 from cometsync.types import Genesis
 
@@ -73,19 +74,21 @@ def open_state_store(config: Config, genesis: Genesis) -> StateStore:
     return state_store
 
 
+def check_stored_range(config: Config, block_store: BlockStore, state_store: StateStore) -> None:
+    """The block store is complete and fits the state (`state.stores_check`); damage is one line naming
+    the databases, the heights and what to do."""
+    try:
+        check_stores(block_store, state_store, state_store.load(), full=config.cometsync.full_store_check)
+    except StoreError as exc:
+        raise NodeStartError(str(exc)) from None
+
+
 def _open(path: Path, opener: Callable[[Path], StoreT]) -> StoreT:
     """The store's own typed errors (`DatabaseLocked`, `DatabaseCorrupt`) already say what to do."""
     try:
         return opener(path)
     except StoreError as exc:
         raise NodeStartError(str(exc)) from None
-
-
-async def start_builtin_app(config: Config, reactor: NodeReactor) -> KVStoreProcess:
-    """The kvstore app in a child process (`proxy_app = "kvstore"`); its address is `.address`."""
-    process = KVStoreProcess(config.home, config.cometsync.kvstore_laddr, reactor)
-    await process.start()
-    return process
 
 
 def builtin_app(config: Config, reactor: NodeReactor) -> KVStoreProcess | None:

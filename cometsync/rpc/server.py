@@ -57,8 +57,7 @@ def _as_rpc_error(failure: Failure, transport: str) -> RPCError:
     error = failure.value
     if isinstance(error, RPCError):
         return _prefixed(error, transport)
-    if isinstance(error, StoreError):  # a damaged or unreadable store: its message says what and where
-        log.warning("RPC: %s", error)
+    if isinstance(error, StoreError):  # typed, counted and logged once by the store
         return RPCError(INTERNAL_ERROR, str(error))
     log.error("RPC handler failed: %s", failure.getTraceback())
     return RPCError(INTERNAL_ERROR, str(error) or type(error).__name__)

@@ -20,6 +20,7 @@ from cometsync.state.store import StateStore
 from cometsync.state.transition import validator_updates
 from cometsync.store import BlockStore
 from cometsync.store.errors import DatabaseCorrupt, StoreError
+from cometsync.store.integrity import BLOCK_STORE_ADVICE
 from cometsync.types import Block, Genesis, ValidatorSet, hash_from_byte_slices
 
 ABCI_SEMVER = "2.0.0"
@@ -118,16 +119,16 @@ class Handshaker:
                 f"the app is at height {app_height} but this node's block store starts at {base}: "
                 "the blocks it needs were pruned; restore the app's data from a later snapshot"
             )
+        if height < state_height:
+            raise HandshakeError(
+                f"the state is at height {state_height} but the block store ends at {height}: blocks "
+                f"{height + 1}-{state_height} were lost; {BLOCK_STORE_ADVICE}"
+            )
         if height < app_height:
             raise AppAheadOfStore(
                 f"the app is at height {app_height} but this node's block store ends at {height}: "
                 "the app's data is ahead of cometsync's; reset the app's data (or point cometsync at the "
                 "data directory it was synced with) and restart"
-            )
-        if height < state_height:
-            raise HandshakeError(
-                f"the state is at height {state_height} but the block store ends at {height}: the data "
-                "directory is damaged; restore it from a backup or remove it and sync again"
             )
         if height > state_height + 1:
             raise HandshakeError(

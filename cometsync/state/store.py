@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plyvel
 from google.protobuf.message import DecodeError
 
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.state import types_pb2 as state_pb2
+from cometsync.proto.wire import WireFormatError, read_varint
 from cometsync.state.state import State
-from cometsync.store.db import DatabaseOwner, open_db
+from cometsync.store.db import Database, DatabaseOwner, open_db
 from cometsync.store.errors import DatabaseCorrupt, StoreError
 from cometsync.types import ConsensusParams, Genesis, ValidatorSet
 from cometsync.types.errors import TypesError
 
 STATE_KEY = b"stateKey"
+OFFLINE_STATE_SYNC_HEIGHT_KEY = b"offlineStateSyncHeightKey"
+"""Written by CometBFT's `BootstrapState` (offline state sync): the height the stores were bootstrapped to."""
 LAST_ABCI_RESPONSE_KEY = b"lastABCIResponseKey"
 VAL_SET_CHECKPOINT_INTERVAL = 100000
 
@@ -43,7 +45,7 @@ def _last_stored_height_for(height: int, last_height_changed: int) -> int:
 class StateStore(DatabaseOwner):
     """Reads and writes `<home>/data/state.db`; every write is one synced batch."""
 
-    def __init__(self, db: plyvel.DB) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     @classmethod
@@ -51,8 +53,7 @@ class StateStore(DatabaseOwner):
         return cls(open_db(path))
 
     def _get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(key)
-        return value
+        return self._db.get(key)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -63,7 +64,23 @@ class StateStore(DatabaseOwner):
         try:
             return State.from_bytes(raw)
         except (DecodeError, TypesError, ValueError) as exc:
-            raise DatabaseCorrupt(f"cannot decode the state stored under 'stateKey': {exc}") from exc
+            raise self._db.report(
+                DatabaseCorrupt(f"{self._db.path}: cannot decode the state stored under 'stateKey': {exc}")
+            ) from exc
+
+    def load_offline_state_sync_height(self) -> int:
+        """The height CometBFT's offline state sync bootstrapped the stores to, 0 when none (a zig-zag
+        varint as Go's `int64ToBytes`)."""
+        raw = self._get(OFFLINE_STATE_SYNC_HEIGHT_KEY)
+        if not raw:
+            return 0
+        try:
+            encoded, _ = read_varint(raw, 0, len(raw))
+        except WireFormatError:
+            raise self._db.report(
+                DatabaseCorrupt(f"{self._db.path}: cannot decode {OFFLINE_STATE_SYNC_HEIGHT_KEY.decode()!r}")
+            ) from None
+        return (encoded >> 1) ^ -(encoded & 1)
 
     def load_or_genesis(self, genesis: Genesis) -> State:
         """The saved state, or the genesis state when nothing was saved yet (not written until `save`)."""
@@ -73,7 +90,7 @@ class StateStore(DatabaseOwner):
     def save(self, state: State) -> None:
         """Go's `Save`: the validators for height+1 (and for the first height), params for height, state."""
         next_height = state.last_block_height + 1
-        with self._db.write_batch(sync=True) as batch:
+        with self._db.write_batch() as batch:
             if next_height == 1:
                 next_height = state.initial_height
                 batch.put(
@@ -112,7 +129,9 @@ class StateStore(DatabaseOwner):
         try:
             info: state_pb2.ValidatorsInfo = state_pb2.ValidatorsInfo.FromString(raw)
         except DecodeError as exc:
-            raise DatabaseCorrupt(f"cannot decode validators at height {height}: {exc}") from exc
+            raise self._db.report(
+                DatabaseCorrupt(f"{self._db.path}: cannot decode validators at height {height}: {exc}")
+            ) from exc
         return info
 
     def load_validators(self, height: int) -> ValidatorSet:
@@ -144,7 +163,9 @@ class StateStore(DatabaseOwner):
         try:
             info: state_pb2.ConsensusParamsInfo = state_pb2.ConsensusParamsInfo.FromString(raw)
         except DecodeError as exc:
-            raise DatabaseCorrupt(f"cannot decode consensus params at height {height}: {exc}") from exc
+            raise self._db.report(
+                DatabaseCorrupt(f"{self._db.path}: cannot decode consensus params at height {height}: {exc}")
+            ) from exc
         return info
 
     # -- FinalizeBlock responses -----------------------------------------------------------------
@@ -153,7 +174,7 @@ class StateStore(DatabaseOwner):
         """Saved before Commit so a crash between Commit and `save` can be recovered without re-execution."""
         last = state_pb2.ABCIResponsesInfo(height=height)
         last.response_finalize_block.CopyFrom(response)
-        with self._db.write_batch(sync=True) as batch:
+        with self._db.write_batch() as batch:
             batch.put(abci_responses_key(height), response.SerializeToString())
             batch.put(LAST_ABCI_RESPONSE_KEY, last.SerializeToString())
 
@@ -164,8 +185,10 @@ class StateStore(DatabaseOwner):
         try:
             response: abci_pb2.ResponseFinalizeBlock = abci_pb2.ResponseFinalizeBlock.FromString(raw)
         except DecodeError as exc:
-            raise DatabaseCorrupt(
-                f"cannot decode the FinalizeBlock response of height {height}: {exc}"
+            raise self._db.report(
+                DatabaseCorrupt(
+                    f"{self._db.path}: cannot decode the FinalizeBlock response of height {height}: {exc}"
+                )
             ) from exc
         return response
 
@@ -177,7 +200,9 @@ class StateStore(DatabaseOwner):
         try:
             info = state_pb2.ABCIResponsesInfo.FromString(raw)
         except DecodeError as exc:
-            raise DatabaseCorrupt(f"cannot decode the last FinalizeBlock response: {exc}") from exc
+            raise self._db.report(
+                DatabaseCorrupt(f"{self._db.path}: cannot decode the last FinalizeBlock response: {exc}")
+            ) from exc
         if info.height != height:
             raise StoreError(f"expected the FinalizeBlock response of height {height}, found {info.height}")
         last: abci_pb2.ResponseFinalizeBlock = info.response_finalize_block

@@ -10,26 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import plyvel
 from google.protobuf.message import DecodeError
 
 from cometsync.proto.tendermint.store import types_pb2 as store_pb2
 from cometsync.proto.tendermint.types import types_pb2
 from cometsync.store import keys
 from cometsync.store.crashpoints import crash_point
-from cometsync.store.db import DatabaseOwner, open_db
+from cometsync.store.db import Database, DatabaseOwner, open_db
 from cometsync.store.errors import DatabaseCorrupt, InvalidSave, StoreError
 from cometsync.types import Block, BlockMeta, Commit, ExtendedCommit, Part, PartSet
 from cometsync.types.errors import TypesError
 
 T = TypeVar("T")
-
-
-def _decode(what: str, key: bytes, data: bytes, decoder: Callable[[bytes], T]) -> T:
-    try:
-        return decoder(data)
-    except (DecodeError, TypesError, ValueError) as exc:
-        raise DatabaseCorrupt(f"cannot decode {what} stored under {key.decode()!r}: {exc}") from exc
 
 
 def _part_from_bytes(data: bytes) -> Part:
@@ -39,7 +31,7 @@ def _part_from_bytes(data: bytes) -> Part:
 class BlockStore(DatabaseOwner):
     """Contiguous blocks `base..height`; loaders return None for heights the store does not hold."""
 
-    def __init__(self, db: plyvel.DB) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         self._base, self._height = self._load_state()
 
@@ -52,7 +44,7 @@ class BlockStore(DatabaseOwner):
         raw = self._db.get(keys.BLOCK_STORE_STATE_KEY)
         if not raw:
             return 0, 0
-        state = _decode(
+        state = self._decode(
             "the block store state", keys.BLOCK_STORE_STATE_KEY, raw, store_pb2.BlockStoreState.FromString
         )
         # Stores written before `base` existed start at 1 (as Go's LoadBlockStoreState does).
@@ -75,8 +67,16 @@ class BlockStore(DatabaseOwner):
     # -- loaders -------------------------------------------------------------------------------------
 
     def _get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(key)
-        return value
+        return self._db.get(key)
+
+    def _decode(self, what: str, key: bytes, data: bytes, decoder: Callable[[bytes], T]) -> T:
+        try:
+            return decoder(data)
+        except (DecodeError, TypesError, ValueError) as exc:
+            error = DatabaseCorrupt(
+                f"{self._db.path}: cannot decode {what} stored under {key.decode()!r}: {exc}"
+            )
+            raise self._db.report(error) from exc
 
     def load_block_meta_bytes(self, height: int) -> bytes | None:
         return self._get(keys.block_meta_key(height))
@@ -84,12 +84,15 @@ class BlockStore(DatabaseOwner):
     def load_block_meta(self, height: int) -> BlockMeta | None:
         key = keys.block_meta_key(height)
         raw = self._get(key)
-        return None if raw is None else _decode("a block meta", key, raw, BlockMeta.from_proto_bytes)
+        return None if raw is None else self._decode("a block meta", key, raw, BlockMeta.from_proto_bytes)
+
+    def load_block_part_bytes(self, height: int, index: int) -> bytes | None:
+        return self._get(keys.block_part_key(height, index))
 
     def load_block_part(self, height: int, index: int) -> Part | None:
         key = keys.block_part_key(height, index)
         raw = self._get(key)
-        return None if raw is None else _decode("a block part", key, raw, _part_from_bytes)
+        return None if raw is None else self._decode("a block part", key, raw, _part_from_bytes)
 
     def load_block_bytes(self, height: int) -> bytes | None:
         """The block's raw proto bytes (its parts concatenated), to serve peers without re-encoding."""
@@ -100,7 +103,10 @@ class BlockStore(DatabaseOwner):
         for index in range(meta.block_id.part_set_header.total):
             part = self.load_block_part(height, index)
             if part is None:
-                raise DatabaseCorrupt(f"block {height} has a meta but part {index} is missing")
+                error = DatabaseCorrupt(
+                    f"{self._db.path}: block {height} has a meta but part {index} is missing"
+                )
+                raise self._db.report(error)
             chunks.append(part.bytes)
         return b"".join(chunks)
 
@@ -108,25 +114,31 @@ class BlockStore(DatabaseOwner):
         raw = self.load_block_bytes(height)
         if raw is None:
             return None
-        return _decode("a block", keys.block_meta_key(height), raw, Block.from_proto_bytes)
+        return self._decode("a block", keys.block_meta_key(height), raw, Block.from_proto_bytes)
 
     def load_block_by_hash(self, block_hash: bytes) -> Block | None:
         key = keys.block_hash_key(block_hash)
         raw = self._get(key)
         if raw is None:
             return None
-        return self.load_block(_decode("a block height", key, raw, int))
+        return self.load_block(self._decode("a block height", key, raw, int))
+
+    def load_block_commit_bytes(self, height: int) -> bytes | None:
+        return self._get(keys.block_commit_key(height))
 
     def load_block_commit(self, height: int) -> Commit | None:
         """The canonical commit for `height` (stored when block height+1 was saved)."""
         key = keys.block_commit_key(height)
         raw = self._get(key)
-        return None if raw is None else _decode("a commit", key, raw, Commit.from_proto_bytes)
+        return None if raw is None else self._decode("a commit", key, raw, Commit.from_proto_bytes)
+
+    def load_seen_commit_bytes(self, height: int) -> bytes | None:
+        return self._get(keys.seen_commit_key(height))
 
     def load_seen_commit(self, height: int) -> Commit | None:
         key = keys.seen_commit_key(height)
         raw = self._get(key)
-        return None if raw is None else _decode("a seen commit", key, raw, Commit.from_proto_bytes)
+        return None if raw is None else self._decode("a seen commit", key, raw, Commit.from_proto_bytes)
 
     def load_extended_commit_bytes(self, height: int) -> bytes | None:
         return self._get(keys.extended_commit_key(height))
@@ -135,7 +147,9 @@ class BlockStore(DatabaseOwner):
         key = keys.extended_commit_key(height)
         raw = self._get(key)
         return (
-            None if raw is None else _decode("an extended commit", key, raw, ExtendedCommit.from_proto_bytes)
+            None
+            if raw is None
+            else self._decode("an extended commit", key, raw, ExtendedCommit.from_proto_bytes)
         )
 
     # -- writers -------------------------------------------------------------------------------------
@@ -168,7 +182,7 @@ class BlockStore(DatabaseOwner):
         last_commit = block.last_commit if block.last_commit is not None else Commit.empty()
         new_base = self._base or height
         state = store_pb2.BlockStoreState(base=new_base, height=height)
-        with self._db.write_batch(sync=True) as batch:
+        with self._db.write_batch() as batch:
             for part in part_set.parts:
                 batch.put(keys.block_part_key(height, part.index), part.to_proto().SerializeToString())
             batch.put(keys.block_meta_key(height), BlockMeta.from_block(block, part_set).to_proto_bytes())
@@ -191,7 +205,7 @@ class BlockStore(DatabaseOwner):
         if retain_height < self._base:
             raise StoreError(f"cannot prune to height {retain_height}, it is lower than base {self._base}")
         pruned = 0
-        with self._db.write_batch(sync=True) as batch:
+        with self._db.write_batch() as batch:
             for height in range(self._base, retain_height):
                 meta = self.load_block_meta(height)
                 if meta is None:

@@ -12,7 +12,11 @@ class DatabaseLocked(StoreError):
 
 
 class DatabaseCorrupt(StoreError):
-    """A value or the database itself cannot be decoded; the data directory needs repair or a resync."""
+    """A value or the database itself cannot be read back; the data directory needs repair or a resync."""
+
+
+class StorageFailure(StoreError):
+    """A read or write failed at run time for a reason other than corruption (I/O error, closed handle)."""
 
 
 class InvalidSave(StoreError):

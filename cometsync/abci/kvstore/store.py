@@ -13,6 +13,8 @@ from typing import Protocol
 
 import plyvel
 
+from cometsync.store.db import flush_memtable
+
 Writes = Mapping[bytes, bytes | None]
 """Keys to set (bytes) or delete (None), applied together."""
 
@@ -58,6 +60,7 @@ class LevelDBStorage:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = plyvel.DB(str(path), create_if_missing=True)
+        flush_memtable(self._db)  # CometBFT's persistent_kvstore (goleveldb) may open data/kvstore.db
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)
@@ -76,4 +79,5 @@ class LevelDBStorage:
                     batch.put(key, value)
 
     def close(self) -> None:
+        flush_memtable(self._db)
         self._db.close()

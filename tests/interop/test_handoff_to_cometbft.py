@@ -1,0 +1,235 @@
+"""Hand a home cometsync wrote to real CometBFT v0.38: `cometsync start` (with enough data that LevelDB
+flushes its memtable meanwhile), stop it, then `cometbft start` on the same home with the same app.
+CometBFT must serve every block with the same block id, report the heights, and carry on from the state
+it found: a producer's home goes on producing, a synced follower's home holds what was synced.
+
+Runs when COMETBFT_BIN names a CometBFT v0.38 binary; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cometsync.store import BlockStore
+from tests.leveldb_files import goleveldb_dropped_batches, journal_sizes
+from tests.node_cli import (
+    free_port,
+    free_port_block,
+    handed_off,
+    reached,
+    rpc,
+    run_cli,
+    spawn_cli,
+    stop_process,
+    wait_for,
+)
+
+COMETBFT_BIN = os.environ.get("COMETBFT_BIN", "")
+pytestmark = pytest.mark.skipif(
+    not COMETBFT_BIN or not Path(COMETBFT_BIN).is_file(),
+    reason="set COMETBFT_BIN to a CometBFT v0.38 binary to run the hand-off to CometBFT",
+)
+TX_COUNT = 60
+TX_VALUE_BYTES = 100_000
+"""6 MB of txs: more than LevelDB's 4 MiB memtable, so it flushes in the background while we write."""
+
+
+def broadcast(port: int, tx: bytes) -> None:
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "broadcast_tx_sync",
+            "params": {"tx": base64.b64encode(tx).decode()},
+        }
+    ).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", body, {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert answer["result"]["code"] == 0, answer
+
+
+def block_ids(port: int, heights: range) -> dict[int, object]:
+    found: dict[int, object] = {}
+    for height in heights:
+        result = rpc(port, f"block?height={height}", timeout=30)
+        assert result is not None and result["block"]["header"]["height"] == str(height), height
+        found[height] = result["block_id"]
+    return found
+
+
+def make_testnet(root: Path, validators: int, non_validators: int) -> tuple[list[Path], int]:
+    base = free_port_block(validators + non_validators)
+    made = run_cli(
+        [
+            "testnet",
+            "--v",
+            str(validators),
+            "--n",
+            str(non_validators),
+            "--o",
+            str(root),
+            "--starting-port",
+            str(base),
+        ]
+    )
+    assert made.returncode == 0, made.stderr
+    homes = sorted(root.iterdir())
+    for home in homes:
+        config = home / "config" / "config.toml"
+        config.write_text(config.read_text().replace('timeout_commit = "1s"', 'timeout_commit = "100ms"'))
+    return homes, base
+
+
+def commit_txs(rpc_port: int) -> int:
+    """Send the txs to a producer and wait until they are committed; returns a height holding them all."""
+    wait_for(lambda: reached(rpc_port, 3), 60, "cometsync to produce blocks")
+    for index in range(TX_COUNT):
+        broadcast(rpc_port, b"key%d=" % index + os.urandom(TX_VALUE_BYTES // 2).hex().encode())
+    top = wait_for(lambda: reached(rpc_port, 3), 10, "cometsync's height") + 20
+    wait_for(lambda: reached(rpc_port, top), 120, "cometsync to commit the txs")
+    return top
+
+
+def assert_goleveldb_replays_everything(home: Path) -> None:
+    for name in ("blockstore.db", "state.db", "kvstore.db"):
+        assert goleveldb_dropped_batches(home / "data" / name) == [], name
+        assert set(journal_sizes(home / "data" / name).values()) == {0}, name
+
+
+def run_cometbft(home: Path, log: Path, check: Callable[[], None]) -> None:
+    """`cometbft start` on `home` with the kvstore on its data (the transport config.toml's `abci` names,
+    the kvstore's default), `check()` while it runs, then stop both; CometBFT must not have lost data."""
+    app_port = free_port()
+    app = spawn_cli(
+        ["kvstore", "--home", str(home), "--listen", f"127.0.0.1:{app_port}"], log.with_suffix(".app")
+    )
+    out = log.open("wb")
+    cometbft = subprocess.Popen(
+        [COMETBFT_BIN, "start", "--home", str(home), "--proxy_app", f"127.0.0.1:{app_port}"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    try:
+        check()
+    finally:
+        cometbft.terminate()
+        cometbft.wait(30)
+        stop_process(app)
+    text = log.read_text()
+    assert "journal error" not in text and "panic" not in text, text[-4000:]
+
+
+def test_cometbft_goes_on_producing_from_a_producer_home(tmp_path: Path) -> None:
+    (home,), base = make_testnet(tmp_path / "net", 1, 0)
+    rpc_port = base + 1
+    node = spawn_cli(["start", "--home", str(home)], tmp_path / "cometsync.log")
+    try:
+        top = commit_txs(rpc_port)
+        ours = block_ids(rpc_port, range(1, top + 1))
+    finally:
+        assert stop_process(node) == 0, (tmp_path / "cometsync.log").read_text()
+    assert_goleveldb_replays_everything(home)
+
+    def extends_the_chain() -> None:
+        wait_for(lambda: reached(rpc_port, top + 3), 120, "CometBFT to extend the chain it found")
+        assert rpc(rpc_port, "status")["sync_info"]["earliest_block_height"] == "1"
+        assert block_ids(rpc_port, range(1, top + 1)) == ours
+
+    run_cometbft(home, tmp_path / "cometbft.log", extends_the_chain)
+
+
+def test_cometbft_holds_every_block_a_follower_synced(tmp_path: Path) -> None:
+    """The documented hand-off: `cometsync start` until caught up, stop, `cometbft start` (no peers left)."""
+    (producer, follower), base = make_testnet(tmp_path / "net", 1, 1)
+    producer_rpc, follower_rpc = base + 1, base + 11
+    nodes = [spawn_cli(["start", "--home", str(producer)], tmp_path / "producer.log")]
+    try:
+        top = commit_txs(producer_rpc)
+        nodes.append(spawn_cli(["start", "--home", str(follower)], tmp_path / "follower.log"))
+        wait_for(lambda: handed_off(follower_rpc), 120, "the follower to catch up")
+        synced = wait_for(lambda: reached(follower_rpc, top), 60, "the follower to hold the txs")
+        nodes.pop().send_signal(signal.SIGTERM)  # stop the follower first: it syncs no further
+        ours = block_ids(producer_rpc, range(1, synced + 1))
+    finally:
+        codes = [stop_process(node) for node in nodes]
+    assert codes == [0] * len(codes)
+    assert_goleveldb_replays_everything(follower)
+    stored = BlockStore.open(follower / "data" / "blockstore.db")
+    height = stored.height
+    stored.close()
+    assert height >= synced
+
+    def serves_what_was_synced() -> None:
+        wait_for(lambda: rpc(follower_rpc, "status"), 60, "CometBFT's RPC")
+        status = rpc(follower_rpc, "status")["sync_info"]
+        assert (status["earliest_block_height"], status["latest_block_height"]) == ("1", str(height))
+        assert block_ids(follower_rpc, range(1, synced + 1)) == ours
+
+    run_cometbft(follower, tmp_path / "cometbft.log", serves_what_was_synced)
+
+
+def kvstore_transport() -> str:
+    """The transport our kvstore can serve CometBFT's file default (`abci = "socket"`) with: the socket
+    protocol where `cometsync kvstore --abci` exists, else gRPC (and cometsync then speaks gRPC too)."""
+    shown = run_cli(["kvstore", "--help"])
+    return "socket" if "--abci" in shown.stdout else "grpc"
+
+
+def test_a_cometbft_init_home_runs_in_cometsync_then_back_in_cometbft(tmp_path: Path) -> None:
+    """`cometbft init` then `cometsync start` with no edit (its only validator: `auto` produces), then
+    `cometbft start` on the same home carries on: both ways, one home."""
+    home = tmp_path / "home"
+    made = subprocess.run(
+        [COMETBFT_BIN, "init", "--home", str(home)], capture_output=True, timeout=60, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    written = (home / "config" / "config.toml").read_bytes()
+    p2p_port, rpc_port, app_port = free_port(), free_port(), free_port()
+    ports = ["--p2p.laddr", f"tcp://127.0.0.1:{p2p_port}", "--rpc.laddr", f"tcp://127.0.0.1:{rpc_port}"]
+    transport = kvstore_transport()
+    app_args = ["kvstore", "--home", str(home), "--listen", f"127.0.0.1:{app_port}"]
+    app_args += ["--abci", transport] if transport == "socket" else []
+    app = spawn_cli(app_args, tmp_path / "app.log")
+    node = spawn_cli(
+        ["start", "--home", str(home), "--proxy_app", f"tcp://127.0.0.1:{app_port}", *ports],
+        tmp_path / "cometsync.log",
+    )
+    try:
+        top = wait_for(lambda: reached(rpc_port, 4), 90, "cometsync to produce on the CometBFT home")
+        ours = block_ids(rpc_port, range(1, top + 1))
+    finally:
+        codes = [stop_process(node), stop_process(app)]
+    assert codes == [0, 0], (tmp_path / "cometsync.log").read_text()
+    assert "engine auto: solo" in (tmp_path / "cometsync.log").read_text()
+    assert (home / "config" / "config.toml").read_bytes() == written
+    assert_goleveldb_replays_everything(home)
+
+    app = spawn_cli(app_args, tmp_path / "app2.log")
+    abci = ["--abci", transport]
+    out = (tmp_path / "cometbft.log").open("wb")
+    cometbft = subprocess.Popen(
+        [COMETBFT_BIN, "start", "--home", str(home), "--proxy_app", f"127.0.0.1:{app_port}", *abci, *ports],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    try:
+        wait_for(lambda: reached(rpc_port, top + 2), 120, "CometBFT to extend what cometsync made")
+        assert block_ids(rpc_port, range(1, top + 1)) == ours
+    finally:
+        cometbft.terminate()
+        cometbft.wait(30)
+        stop_process(app)
+    text = (tmp_path / "cometbft.log").read_text()
+    assert "journal error" not in text and "panic" not in text, text[-4000:]
