@@ -17,7 +17,6 @@ from cometsync.abci.kvstore.app import KVStoreApp
 from cometsync.abci.kvstore.store import MemoryStorage
 from cometsync.blocksync.codec import StatusResponse
 from cometsync.blocksync.handoff import DeferredHandoff
-from cometsync.blocksync.msg_filter import FilterRejected
 from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
@@ -189,16 +188,15 @@ class LinkedPeer:
 
     try_send = send
 
+    def can_send(self, channel_id: int) -> bool:
+        return not self.closed
+
     def _deliver(self, channel_id: int, msg_bytes: bytes) -> None:
         twin = self.twin
         if self.closed or twin is None:
             return
-        try:
-            self.remote.filter_msg_bytes(channel_id, twin, msg_bytes)
-        except FilterRejected as err:
-            twin.close(err.reason)
-            return
-        self.remote.receive(channel_id, twin, msg_bytes)
+        if self.remote.filter_msg_bytes(channel_id, twin, msg_bytes):
+            self.remote.receive(channel_id, twin, msg_bytes)
 
     def close(self, reason: str) -> None:
         """Disconnect both ends (CometBFT's StopPeerForError)."""

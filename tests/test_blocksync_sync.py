@@ -254,6 +254,9 @@ class _Probe:
 
     try_send = send
 
+    def can_send(self, channel_id: int) -> bool:
+        return True
+
     def close(self, reason: str) -> None:
         self.closed.append(reason)
 

@@ -131,8 +131,8 @@ class ScriptedServer:
     def remove_peer(self, peer: object, reason: str) -> None:
         pass
 
-    def filter_msg_bytes(self, channel_id: int, peer: object, msg_bytes: bytes) -> None:
-        pass
+    def filter_msg_bytes(self, channel_id: int, peer: object, msg_bytes: bytes) -> bool:
+        return True
 
     def receive(self, channel_id: int, peer: object, msg_bytes: bytes) -> None:
         message = decode(msg_bytes)

@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from cometsync.p2p.channel import ChannelDescriptor
 from cometsync.p2p.delimited import DelimitedReader
 from cometsync.p2p.errors import HandshakeError, RejectedPeerError
-from cometsync.p2p.mconnection import MConnConfig, MConnection
+from cometsync.p2p.mconnection import MConnConfig, MConnection, encode_packet_msg
 from cometsync.p2p.netaddress import AddressError, NetAddress
 from cometsync.p2p.node_info import NodeInfo
 from cometsync.proto.tendermint.p2p import conn_pb2
@@ -52,6 +52,21 @@ def test_try_send_respects_capacity_and_send_does_not() -> None:
     assert mconn.send(1, b"c") and not mconn.send(9, b"unknown")
     clock.advance(0)
     assert [p.packet_msg.data for p in _packets(b"".join(transport.writes))] == [b"a", b"b", b"c"]
+
+
+def test_try_send_also_respects_a_byte_budget_for_a_peer_that_does_not_read() -> None:
+    clock, transport = Clock(), Recorder()
+    channel = ChannelDescriptor(3, send_queue_capacity=1000, send_queue_max_bytes=10_000)
+    mconn = MConnection(clock, transport, [channel], lambda ch, msg: None, lambda reason: None)
+    mconn.start()
+    mconn.pause_writing()  # TCP back-pressure: nothing leaves
+    queued = 0
+    while mconn.try_send(3, bytes(3000)):
+        queued += 1
+    assert queued == 4  # the message that crosses the budget is still taken, the next is not
+    mconn.resume_writing()
+    clock.advance(0)
+    assert mconn.try_send(3, bytes(3000))
 
 
 def test_higher_priority_channel_goes_first_and_big_messages_are_chunked() -> None:
@@ -119,3 +134,22 @@ def test_net_address_parsing() -> None:
     for bad in ("127.0.0.1:1", "xyz@127.0.0.1:1", "ab" * 20 + "@host:99999", "ab" * 20 + "@host"):
         with pytest.raises(AddressError):
             NetAddress.parse(bad)
+
+
+def test_a_message_refused_at_its_peek_is_discarded_unbuffered_and_the_next_one_arrives() -> None:
+    clock, transport, received, peeks = Clock(), Recorder(), [], []
+
+    def peek(channel_id: int, prefix: bytes) -> bool:
+        peeks.append(prefix)
+        return not prefix.startswith(b"bad")
+
+    channel = ChannelDescriptor(4, recv_message_capacity=100_000)
+    mconn = MConnection(
+        clock, transport, [channel], lambda ch, msg: received.append(msg), lambda r: None, None, peek
+    )
+    mconn.start()
+    for message in (b"bad" + bytes(5000), b"good" + bytes(3000), b"tiny"):
+        chunks = [message[i : i + 1024] for i in range(0, len(message), 1024)]
+        mconn.receive(b"".join(encode_packet_msg(4, c, i == len(chunks) - 1) for i, c in enumerate(chunks)))
+    assert received == [b"good" + bytes(3000), b"tiny"]
+    assert [len(p) for p in peeks] == [1024, 1024]  # once per long message, never for a one-packet one

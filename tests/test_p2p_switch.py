@@ -207,6 +207,8 @@ class SwitchTest(unittest.TestCase):
         good.dial_peers([f"{server.node_key.node_id}@127.0.0.1:{port}"])
         yield client.lost
         self.assertTrue(any(expected in m for m in self.logs.messages), self.logs.messages)
+        client_id = PrivKey(bytes([99]) * 32).pub_key.address().hex()
+        self.assertEqual(server.is_banned(client_id), kw.get("banned", False))
         yield good_echo.when(lambda: len(good.peers) == 1)
         good.peers[0].send(ECHO, b"ping:still alive")
         yield good_echo.when(lambda: bool(good_echo.received))
@@ -238,20 +240,83 @@ class SwitchTest(unittest.TestCase):
 
     def test_oversized_packet(self) -> defer.Deferred[None]:
         return self._bad_input(
-            "exceeds the limit of 1034", lambda p: p.send_sealed(uvarint(5000) + bytes(5000))
+            "exceeds the limit of 1034", lambda p: p.send_sealed(uvarint(5000) + bytes(5000)), banned=True
         )
 
     def test_oversized_message(self) -> defer.Deferred[None]:
         chunks = b"".join(encode_packet_msg(ECHO, bytes(1024), False) for _ in range(9))
-        return self._bad_input("exceeds capacity", lambda p: p.send_sealed(chunks))
+        return self._bad_input("exceeds capacity", lambda p: p.send_sealed(chunks), banned=True)
 
     def test_unknown_channel(self) -> defer.Deferred[None]:
         return self._bad_input(
-            "unknown channel 0x41", lambda p: p.send_sealed(encode_packet_msg(0x41, b"?", True))
+            "unknown channel 0x41", lambda p: p.send_sealed(encode_packet_msg(0x41, b"?", True)), banned=True
         )
 
     def test_malformed_packet(self) -> defer.Deferred[None]:
-        return self._bad_input("malformed packet", lambda p: p.send_sealed(delimit(b"\x1a\xff\xff")))
+        return self._bad_input(
+            "malformed packet", lambda p: p.send_sealed(delimit(b"\x1a\xff\xff")), banned=True
+        )
 
     def test_peer_that_stops_answering(self) -> defer.Deferred[None]:
         return self._bad_input("pong timeout", lambda p: None)
+
+
+class HandshakeLimitsTest(unittest.TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_stalled_handshakes_never_delay_an_honest_inbound_peer(self) -> Generator[Any, Any, None]:
+        """100 connections from the honest peer's own IP stall mid-handshake; it still gets in at once."""
+        server, _ = _switch(11)
+        port = server.listen("127.0.0.1", 0)
+        self.addCleanup(server.stop)
+        stalled = [ScriptedPeer(server.node_key.node_id, None, raw=b"\x22\x0a") for _ in range(100)]
+        for client in stalled:
+            yield protocol.ClientCreator(reactor, lambda c=client: c).connectTCP("127.0.0.1", port)
+        good, good_echo = _switch(12)
+        good.listen("127.0.0.1", 0)
+        self.addCleanup(good.stop)
+        started = reactor.seconds()
+        good.dial_peers([f"{server.node_key.node_id}@127.0.0.1:{port}"])
+        yield good_echo.when(lambda: len(good.peers) == 1)
+        self.assertLess(reactor.seconds() - started, 3.0)
+        evicted = sum(1 for c in stalled if c.lost.called)
+        self.assertGreaterEqual(evicted, 100 - server.config.max_pending_handshakes_per_ip)
+        self.assertGreater(server.rejections.closes["handshake_evicted"], 0)
+
+    @defer.inlineCallbacks
+    def test_a_stalled_handshake_is_closed_after_the_stage_deadline(self) -> Generator[Any, Any, None]:
+        server, _ = _switch(13, SwitchConfig(mconn=FAST, handshake_stage_timeout=0.3))
+        port = server.listen("127.0.0.1", 0)
+        self.addCleanup(server.stop)
+        client = ScriptedPeer(server.node_key.node_id, None, raw=b"\x22")
+        started = reactor.seconds()
+        yield protocol.ClientCreator(reactor, lambda: client).connectTCP("127.0.0.1", port)
+        yield client.lost
+        self.assertLess(reactor.seconds() - started, 2.0)
+        self.assertEqual(server.rejections.closes["handshake_timeout"], 1)
+
+    @defer.inlineCallbacks
+    def test_chain_id_mismatch_is_said_once_per_peer_and_once_for_the_node(self) -> Generator[Any, Any, None]:
+        logs = LogCapture()
+        logging.getLogger("cometsync.p2p").addHandler(logs)
+        self.addCleanup(logging.getLogger("cometsync.p2p").removeHandler, logs)
+        other = Switch(NodeKey(PrivKey(bytes([14]) * 32)), "other-chain", config=SwitchConfig(mconn=FAST))
+        other.add_reactor("echo", EchoReactor())
+        port = other.listen("127.0.0.1", 0)
+        self.addCleanup(other.stop)
+        ours, _ = _switch(15, SwitchConfig(mconn=FAST, redial_base=0.05, redial_max=0.1))
+        self.addCleanup(ours.stop)
+        ours.dial_peers([f"{other.node_key.node_id}@127.0.0.1:{port}"])
+        for _ in range(100):
+            if ours.rejections.closes["NetworkMismatch"] >= 3:
+                break
+            yield deferLater(reactor, 0.05, lambda: None)
+        self.assertGreaterEqual(ours.rejections.closes["NetworkMismatch"], 3)
+        said = [
+            m for m in logs.messages if f"is on chain 'other-chain', this node is on chain '{NETWORK}'" in m
+        ]
+        self.assertEqual(len(said), 1)
+        self.assertIsNotNone(ours.network_warning)
+        node_lines = [m for m in logs.messages if "every persistent peer is on another chain" in m]
+        self.assertEqual(len(node_lines), 1)

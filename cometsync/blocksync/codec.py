@@ -25,6 +25,20 @@ MAX_MSG_SIZE = MAX_BLOCK_SIZE_BYTES + 4 + 1
 """RecvMessageCapacity of the channel: the largest block plus BlockResponse's prefix and field key."""
 MAX_VOTES_COUNT = 10_000
 """Most signatures a (extended) commit may carry."""
+EXT_COMMIT_ALLOWANCE = 8 * 1024 * 1024
+"""Room for the extended commit next to a block of the chain's `block.max_bytes` (vote extensions)."""
+
+
+def max_message_size(block_max_bytes: int) -> int:
+    """Largest BlockResponse an honest peer sends on a chain whose `block.max_bytes` is given (-1: none).
+
+    CometBFT's channel always allows MAX_MSG_SIZE (100 MiB); a committed block never exceeds its
+    chain's max_bytes, so the rest only buys an attacker memory.
+    """
+    if block_max_bytes <= 0:
+        return MAX_MSG_SIZE
+    return min(MAX_MSG_SIZE, block_max_bytes + EXT_COMMIT_ALLOWANCE)
+
 
 _BLOCK_RESPONSE_FIELD = 3
 _BLOCK_FIELD = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, assert_never
 
@@ -32,10 +32,11 @@ from cometsync.blocksync.codec import (
     decode,
     encode,
     encode_block_response,
+    max_message_size,
 )
 from cometsync.blocksync.handoff import ConsensusHandoff
 from cometsync.blocksync.metrics import SyncMetrics
-from cometsync.blocksync.msg_filter import MsgBytesFilter
+from cometsync.blocksync.msg_filter import FilterRejected, MsgBytesFilter, Verdict
 from cometsync.blocksync.phase import FILTER_STATES, NEXT_PHASES, POOL_RUNS, Phase, SyncFailure
 from cometsync.blocksync.ports import BlockApplier, BlockWriter, ChainStateView, StateT
 from cometsync.blocksync.sync_loop import SyncLoop
@@ -44,6 +45,7 @@ from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
 from cometsync.clock import Clock, DelayedCall, Periodic, cancel_call
 from cometsync.p2p.channel import ChannelDescriptor
 from cometsync.p2p.reactor import Reactor
+from cometsync.p2p.rejections import RejectionLog
 from cometsync.pool import Action, BlockPool, PeerBanned, PeerError, PoolConfig, RequestStatus, SendRequest
 from cometsync.pool.pool import AddBlockOutcome
 from cometsync.store.errors import StoreError
@@ -52,14 +54,22 @@ from cometsync.types import Block, ExtendedCommit
 log = logging.getLogger(__name__)
 
 ResultT = TypeVar("ResultT")
+SEND_QUEUE_MAX_BYTES = 64 * 1024 * 1024
+"""Blocks queued for one peer (an honest CometBFT peer has at most ~40 requests out)."""
+THREAD_DECODE_BYTES = 256 * 1024
+"""Messages at least this big are decoded on the worker thread (when the reactor has one)."""
 
-BLOCKSYNC_CHANNEL_DESCRIPTOR = ChannelDescriptor(
-    id=BLOCKSYNC_CHANNEL,
-    priority=CHANNEL_PRIORITY,
-    send_queue_capacity=SEND_QUEUE_CAPACITY,
-    recv_buffer_capacity=RECV_BUFFER_CAPACITY,
-    recv_message_capacity=MAX_MSG_SIZE,
-)
+
+def blocksync_channel(recv_message_capacity: int = MAX_MSG_SIZE) -> ChannelDescriptor:
+    """Channel 0x40 as CometBFT declares it, with the receive capacity the chain's block size allows."""
+    return ChannelDescriptor(
+        id=BLOCKSYNC_CHANNEL,
+        priority=CHANNEL_PRIORITY,
+        send_queue_capacity=SEND_QUEUE_CAPACITY,
+        recv_buffer_capacity=RECV_BUFFER_CAPACITY,
+        recv_message_capacity=recv_message_capacity,
+        send_queue_max_bytes=SEND_QUEUE_MAX_BYTES,
+    )
 
 
 class BlocksyncPeer(Protocol):
@@ -71,6 +81,8 @@ class BlocksyncPeer(Protocol):
     def send(self, channel_id: int, msg_bytes: bytes) -> bool: ...
 
     def try_send(self, channel_id: int, msg_bytes: bytes) -> bool: ...
+
+    def can_send(self, channel_id: int) -> bool: ...
 
     def close(self, reason: str) -> None: ...
 
@@ -120,7 +132,15 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         self._peers: dict[str, BlocksyncPeer] = {}
         start_height = max(state.last_block_height + 1, state.initial_height)
         self.pool: BlockPool[Block, ExtendedCommit] = BlockPool(start_height, clock, self.config.pool)
-        self.filter = MsgBytesFilter(self.pool.has_pending_request_from)
+        capacity = max_message_size(state.consensus_params.block_max_bytes)
+        self._channel = blocksync_channel(capacity)
+        self.filter = MsgBytesFilter(self.pool.expects_block, max_message_size=capacity)
+        self._rejections = RejectionLog(clock)
+        self._decoder = (
+            ThreadPoolExecutor(1, thread_name_prefix="blocksync-decode")
+            if call_from_thread is not None
+            else None
+        )
         self._relay = call_from_thread or _call_now
         self.ahead = VerifyAhead(
             verify_executor or InlineExecutor(), self._verdict_ready, self.config.max_verify_ahead
@@ -183,6 +203,9 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         """Stop syncing or following without a hand-off (node shutdown); a failed reactor stays FAILED."""
         if Phase.STOPPED in NEXT_PHASES[self._phase]:
             self._enter(Phase.STOPPED)
+        if self._decoder is not None:
+            self._decoder.shutdown(wait=False, cancel_futures=True)
+            self._decoder = None
 
     def follow_after_switch(self) -> None:
         """Keep fetching, verifying and applying blocks after the hand-off (the `follow` engine asks this).
@@ -217,7 +240,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     # ------------------------------------------------------------------ p2p.Reactor
 
     def get_channels(self) -> list[ChannelDescriptor]:
-        return [BLOCKSYNC_CHANNEL_DESCRIPTOR]
+        return [self._channel]
 
     def add_peer(self, peer: BlocksyncPeer) -> None:
         """Tell a new peer our range; it enters the pool once its own StatusResponse arrives."""
@@ -227,28 +250,74 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     def remove_peer(self, peer: BlocksyncPeer, reason: str) -> None:
         if self._peers.get(peer.id) is peer:
             del self._peers[peer.id]
+            self.filter.forget(peer.id)
         if self.pool.is_running:
             self._pool_call(lambda: self.pool.remove_peer(peer.id))
 
-    def filter_msg_bytes(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> None:
-        """Raises FilterRejected (which stops the peer) for oversized or unsolicited BlockResponses."""
-        self.filter.check(channel_id, peer.id, msg_bytes)
+    def peek_msg_prefix(self, channel_id: int, peer: BlocksyncPeer, prefix: bytes) -> bool:
+        """A long message's first bytes: an unasked BlockResponse is discarded before the rest is buffered."""
+        if channel_id != BLOCKSYNC_CHANNEL:
+            return True
+        return self._judge(peer, lambda: self.filter.peek(peer.id, prefix), len(prefix))
+
+    def filter_msg_bytes(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> bool:
+        """O(1) checks before decoding; False drops the message. Hostile input stops (and bans) the peer."""
+        return self._judge(peer, lambda: self.filter.check(channel_id, peer.id, msg_bytes), len(msg_bytes))
+
+    def _judge(self, peer: BlocksyncPeer, verdict_of: Callable[[], Verdict], size: int) -> bool:
+        try:
+            verdict = verdict_of()
+        except FilterRejected as err:
+            self._reject(peer, err)
+            return False
+        if verdict is Verdict.DROP:
+            self.rejections.drop(peer.id, "unsolicited", f"BlockResponse not asked of it ({size} bytes seen)")
+        elif verdict is Verdict.LATE:
+            self.rejections.drop(peer.id, "late", "answer to a request already served by another peer")
+        return verdict is Verdict.DELIVER
 
     def receive(self, channel_id: int, peer: BlocksyncPeer, msg_bytes: bytes) -> None:
+        if len(msg_bytes) >= THREAD_DECODE_BYTES and self._decoder is not None:
+            self._decode_in_worker(peer, msg_bytes)
+            return
         try:
             message = decode(msg_bytes)
+            parsed = _parse_block(message) if isinstance(message, BlockResponse) else None
         except MessageDecodeError as err:
-            self._stop_peer(peer, f"invalid blocksync message: {err}")
+            self._reject(peer, FilterRejected(f"invalid blocksync message: {err}", "malformed"))
             return
-        self._dispatch(peer, message)
+        self._dispatch(peer, message, parsed)
+
+    @property
+    def rejections(self) -> RejectionLog:
+        """The switch's log and counters of rejected peer input (our own without a switch)."""
+        return self.switch.rejections if self.switch is not None else self._rejections
+
+    def _decode_in_worker(self, peer: BlocksyncPeer, msg_bytes: bytes) -> None:
+        """Big messages decode on one worker thread, so the reactor thread never waits for them."""
+        assert self._decoder is not None
+        future = self._decoder.submit(_decode_and_parse, msg_bytes)
+
+        def done(_: object) -> None:
+            self._relay(lambda: self._decoded(peer, future.result()))
+
+        future.add_done_callback(done)
+
+    def _decoded(self, peer: BlocksyncPeer, outcome: _Decoded | MessageDecodeError) -> None:
+        if self._peers.get(peer.id) is not peer:
+            return  # it left while we decoded
+        if isinstance(outcome, MessageDecodeError):
+            self._reject(peer, FilterRejected(f"invalid blocksync message: {outcome}", "malformed"))
+            return
+        self._dispatch(peer, outcome.message, outcome.parsed)
 
     # ------------------------------------------------------------------ messages
 
-    def _dispatch(self, peer: BlocksyncPeer, message: BlocksyncMessage) -> None:
+    def _dispatch(self, peer: BlocksyncPeer, message: BlocksyncMessage, parsed: _ParsedBlock | None) -> None:
         if isinstance(message, BlockRequest):
             self._serve_block(peer, message.height)
-        elif isinstance(message, BlockResponse):
-            self._receive_block(peer, message)
+        elif parsed is not None:
+            self._receive_block(peer, parsed)
         elif isinstance(message, StatusRequest):
             peer.try_send(BLOCKSYNC_CHANNEL, encode(self._status()))
         elif isinstance(message, StatusResponse):
@@ -258,7 +327,14 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             self._pool_call(lambda: self.pool.redo_request_from(message.height, peer.id))
 
     def _serve_block(self, peer: BlocksyncPeer, height: int) -> None:
-        """Stored bytes go out as they are; with extensions on at `height` the extended commit is required."""
+        """Stored bytes go out as they are; with extensions on at `height` the extended commit is required.
+
+        A peer whose send queue is full (it asks faster than it reads) is not served: no store read."""
+        if not peer.can_send(BLOCKSYNC_CHANNEL):
+            self.rejections.drop(
+                peer.id, "request_backlog", f"BlockRequest {height} while its send queue is full"
+            )
+            return
         try:
             block_bytes = self.store.load_block_bytes(height)
             ext_bytes = None
@@ -274,22 +350,19 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             return
         peer.try_send(BLOCKSYNC_CHANNEL, encode_block_response(block_bytes, ext_bytes))
 
-    def _receive_block(self, peer: BlocksyncPeer, message: BlockResponse) -> None:
+    def _receive_block(self, peer: BlocksyncPeer, parsed: _ParsedBlock) -> None:
+        self.filter.release(peer.id, parsed.height)
         if not self.pool.is_running:
             log.debug("dropping block from %s: blocksync is over", peer.id)
             return
-        try:
-            block = Block.from_parsed(message.block, message.block_bytes)
-            block.validate_basic()
-            ext_commit = None
-            if message.ext_commit is not None:
-                ext_commit = ExtendedCommit.from_proto(message.ext_commit)
-                ext_commit.validate_basic()
-        except ValueError as err:
-            self._stop_peer(peer, f"invalid block: {err}")
+        if parsed.error is not None:  # no honest node stores a block failing ValidateBasic
+            self._reject(
+                peer, FilterRejected(f"invalid block {parsed.height}: {parsed.error}", "invalid_block")
+            )
             return
-        size = len(message.block_bytes)
-        outcome = self._pool_call(lambda: self.pool.add_block(peer.id, block, ext_commit, size))
+        assert parsed.block is not None
+        block, ext_commit = parsed.block, parsed.ext_commit
+        outcome = self._pool_call(lambda: self.pool.add_block(peer.id, block, ext_commit, parsed.size))
         if outcome is AddBlockOutcome.ACCEPTED:
             self.ahead.block_arrived(block, ext_commit)
             self.loop.poke()
@@ -317,6 +390,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             case SendRequest(peer_id=peer_id, height=height):
                 peer = self._peers.get(peer_id)
                 if peer is not None:
+                    self.filter.requested(peer_id, height)
                     peer.try_send(BLOCKSYNC_CHANNEL, encode(BlockRequest(height)))
             case RequestStatus(peer_id=peer_id):
                 peer = self._peers.get(peer_id)
@@ -359,11 +433,23 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     def _ban_peer(self, peer_id: str, seconds: float, reason: str) -> None:
         """A peer whose block failed verification is kept out of the switch too (no redial)."""
         if self.switch is not None:
-            self.switch.ban(peer_id, seconds)
+            self.switch.ban(peer_id, seconds, reason)
         else:
             peer = self._peers.get(peer_id)
             if peer is not None:
                 peer.close(reason)
+
+    def _reject(self, peer: BlocksyncPeer, err: FilterRejected) -> None:
+        """Hostile input: one rate-limited line, a counter, and the peer stopped (banned when `err.ban`)."""
+        self.filter.forget(peer.id)
+        if err.ban:
+            seconds = self.config.pool.ban_seconds
+            self.metrics.peer_bans += 1
+            self.rejections.ban(peer.id, err.kind, seconds, err.reason)
+            self._ban_peer(peer.id, seconds, err.reason)
+        else:
+            self.rejections.close(peer.id, err.kind, err.reason)
+            self._stop_peer(peer, err.reason)
 
     # ------------------------------------------------------------------ switching to consensus
 
@@ -429,3 +515,44 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
 
 def _call_now(action: Callable[[], None]) -> None:
     action()
+
+
+@dataclass(frozen=True)
+class _ParsedBlock:
+    """A BlockResponse turned into types (or why it could not be), with its wire size for the pool."""
+
+    height: int
+    size: int
+    block: Block | None = None
+    ext_commit: ExtendedCommit | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    message: BlocksyncMessage
+    parsed: _ParsedBlock | None
+
+
+def _parse_block(message: BlockResponse) -> _ParsedBlock:
+    """Types and `ValidateBasic` for a received block: the costly half of receiving it."""
+    height, size = message.block.header.height, len(message.block_bytes)
+    try:
+        block = Block.from_parsed(message.block, message.block_bytes)
+        block.validate_basic()
+        ext_commit = None
+        if message.ext_commit is not None:
+            ext_commit = ExtendedCommit.from_proto(message.ext_commit)
+            ext_commit.validate_basic()
+    except (ValueError, TypeError, OverflowError, IndexError) as err:
+        return _ParsedBlock(height, size, error=f"{type(err).__name__}: {err}")
+    return _ParsedBlock(height, size, block, ext_commit)
+
+
+def _decode_and_parse(msg_bytes: bytes) -> _Decoded | MessageDecodeError:
+    """The worker thread's job: never raises for peer input, so the outcome always reaches the reactor."""
+    try:
+        message = decode(msg_bytes)
+    except MessageDecodeError as err:
+        return err
+    return _Decoded(message, _parse_block(message) if isinstance(message, BlockResponse) else None)

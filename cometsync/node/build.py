@@ -18,6 +18,7 @@ from cometsync.consensus.choice import decide_engine
 from cometsync.consensus.engine import ConsensusEngine, NodeContext
 from cometsync.mempool import Mempool
 from cometsync.metrics import BlocksyncMetrics
+from cometsync.metrics.p2p import register_p2p_metrics
 from cometsync.node.handoff import build_engine, load_engine_factory
 from cometsync.node.progress import ProgressSnapshot, measure
 from cometsync.node.reactor_types import NodeReactor
@@ -140,6 +141,7 @@ def build_node(
         progress=progress,
         namespace=config.instrumentation.namespace,
     )
+    register_p2p_metrics(metrics.registry, switch.rejections, identity.genesis.chain_id)
     return NodeParts(
         config=config,
         reactor=reactor,

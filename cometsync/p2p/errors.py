@@ -25,3 +25,13 @@ class RejectedPeerError(P2PError):
 
 class MConnectionError(P2PError):
     """MConnection protocol violation (unknown channel, oversized message, pong timeout)."""
+
+
+class NetworkMismatch(RejectedPeerError):
+    """The peer authenticated but is on another chain (its NodeInfo network is not our chain id)."""
+
+    def __init__(self, peer_id: str, theirs: str, ours: str) -> None:
+        super().__init__(f"peer is on network {theirs!r}, we are on {ours!r}")
+        self.peer_id = peer_id
+        self.theirs = theirs
+        self.ours = ours

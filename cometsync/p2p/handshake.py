@@ -48,6 +48,15 @@ class PeerHandshake:
     def data_to_send(self) -> bytes:
         return self.secret.data_to_send()
 
+    @property
+    def stage(self) -> int:
+        """Progress so far: 0 nothing, 1 key exchanged, 2 authenticated, 3 NodeInfo accepted."""
+        if self.result is not None:
+            return 3
+        if self.secret.authenticated:
+            return 2
+        return 1 if self.secret.key_exchanged else 0
+
     def receive(self, data: bytes) -> HandshakeResult | None:
         """Feed wire bytes; returns the result the moment the handshake completes."""
         was_authenticated = self.secret.authenticated

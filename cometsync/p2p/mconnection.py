@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEND_RATE = 5_120_000
 DEFAULT_RECV_RATE = 5_120_000
+PONG_TIMEOUT = "pong timeout"
+"""The one MConnection failure that is not the peer's protocol violation (a slow or dead link)."""
 PING_PACKET = delimit(conn_pb2.Packet(packet_ping=conn_pb2.PacketPing()).SerializeToString())
 PONG_PACKET = delimit(conn_pb2.Packet(packet_pong=conn_pb2.PacketPong()).SerializeToString())
 
@@ -77,6 +79,13 @@ class MConnTransport(Protocol):
 
 ReceiveCallback = Callable[[int, bytes], None]
 ErrorCallback = Callable[[str], None]
+PeekCallback = Callable[[int, bytes], bool]
+
+
+def _peek_for(on_peek: PeekCallback | None, channel_id: int) -> Callable[[bytes], bool] | None:
+    if on_peek is None:
+        return None
+    return lambda prefix: on_peek(channel_id, prefix)
 
 
 class MConnection:
@@ -90,14 +99,16 @@ class MConnection:
         on_receive: ReceiveCallback,
         on_error: ErrorCallback,
         config: MConnConfig | None = None,
+        on_peek: PeekCallback | None = None,
     ) -> None:
+        """`on_peek(channel_id, prefix)`: see `Channel` (False discards the rest of that message)."""
         self.config = config or MConnConfig()
         self._clock = clock
         self._transport = transport
         self._on_receive = on_receive
         self._on_error = on_error
         payload = self.config.max_packet_msg_payload_size
-        self._channels = {desc.id: Channel(desc, payload) for desc in channels}
+        self._channels = {desc.id: Channel(desc, payload, _peek_for(on_peek, desc.id)) for desc in channels}
         self._reader = DelimitedReader(self.config.max_packet_msg_size)
         self._send_limit = TokenBucket(
             clock, self.config.send_rate, self.config.rate_burst(self.config.send_rate)
@@ -152,11 +163,16 @@ class MConnection:
         """Queue a message only if the channel's send queue has room (CometBFT's `TrySend`)."""
         return self._enqueue(channel_id, message, respect_capacity=True)
 
+    def can_send(self, channel_id: int) -> bool:
+        """Would `try_send` take a message now (so a caller can skip building one)?"""
+        channel = self._channels.get(channel_id)
+        return self.running and channel is not None and channel.can_queue()
+
     def _enqueue(self, channel_id: int, message: bytes, respect_capacity: bool) -> bool:
         channel = self._channels.get(channel_id)
         if not self.running or channel is None or (respect_capacity and not channel.can_queue()):
             return False
-        channel.queue.append(message)
+        channel.push(message)
         self._schedule_send(0.0)
         return True
 
@@ -196,7 +212,7 @@ class MConnection:
             self._ping_pending = False
             self._append(PING_PACKET)
             cancel_call(self._pong_timer)
-            self._pong_timer = self._clock.callLater(self.config.pong_timeout, self._fail, "pong timeout")
+            self._pong_timer = self._clock.callLater(self.config.pong_timeout, self._fail, PONG_TIMEOUT)
         if self._pong_pending:
             self._pong_pending = False
             self._append(PONG_PACKET)

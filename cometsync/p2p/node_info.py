@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cometsync.p2p.delimited import delimit
-from cometsync.p2p.errors import HandshakeError, RejectedPeerError
+from cometsync.p2p.errors import HandshakeError, NetworkMismatch, RejectedPeerError
 from cometsync.p2p.netaddress import AddressError, remove_protocol, split_host_port, validate_node_id
 from cometsync.proto.tendermint.p2p import types_pb2
 
@@ -109,7 +109,7 @@ class NodeInfo:
                 f"we are on {self.protocol_version.block}"
             )
         if other.network != self.network:
-            raise RejectedPeerError(f"peer is on network {other.network!r}, we are on {self.network!r}")
+            raise NetworkMismatch(other.node_id, other.network, self.network)
         if self.channels and not set(self.channels) & set(other.channels):
             raise RejectedPeerError(
                 f"peer has no common channels: ours {self.channels.hex()}, theirs {other.channels.hex()}"

@@ -34,6 +34,10 @@ class Peer:
         """Queue a message only if the channel's send queue has room."""
         return self.node_info.has_channel(channel_id) and self.mconn.try_send(channel_id, msg_bytes)
 
+    def can_send(self, channel_id: int) -> bool:
+        """Room in the channel's send queue (check before loading what to send)."""
+        return self.node_info.has_channel(channel_id) and self.mconn.can_send(channel_id)
+
     def is_running(self) -> bool:
         return self.mconn.running
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 class Reactor(ABC):
     """CometBFT's `p2p.Reactor`: declare channels, follow peers coming and going, handle messages.
 
-    `receive` runs on the reactor thread; raising from it (or from `filter_msg_bytes`) stops that peer.
+    `receive` runs on the reactor thread; raising from it (or from `filter_msg_bytes`) stops that peer, but
+    is treated as a bug: reactors handle bad peer input themselves.
     """
 
     switch: Switch | None = None
@@ -37,5 +38,10 @@ class Reactor(ABC):
     def remove_peer(self, peer: Peer, reason: str) -> None:  # noqa: B027 - optional hook
         """The peer is gone (error, ban or shutdown)."""
 
-    def filter_msg_bytes(self, channel_id: int, peer: Peer, msg_bytes: bytes) -> None:  # noqa: B027
-        """Optional cheap check before decoding; raise to stop the peer."""
+    def peek_msg_prefix(self, channel_id: int, peer: Peer, prefix: bytes) -> bool:
+        """The first PEEK_BYTES of a longer message, before the rest is buffered; False discards it unread."""
+        return True
+
+    def filter_msg_bytes(self, channel_id: int, peer: Peer, msg_bytes: bytes) -> bool:
+        """Optional cheap check before decoding; False drops the message (the reactor deals with the peer)."""
+        return True

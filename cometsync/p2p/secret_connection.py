@@ -186,6 +186,11 @@ class SecretConnection:
     def authenticated(self) -> bool:
         return self.remote_pub_key is not None
 
+    @property
+    def key_exchanged(self) -> bool:
+        """The peer's ephemeral key arrived (frames flow from here on)."""
+        return self._opener is not None
+
     def data_to_send(self) -> bytes:
         """Bytes to put on the wire now (cleartext eph key, then sealed frames)."""
         out = bytes(self._outgoing)

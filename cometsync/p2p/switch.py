@@ -13,13 +13,14 @@ from twisted.internet import defer
 from cometsync.clock import Clock, DelayedCall, cancel_call, reactor_or_global
 from cometsync.crypto.keyfiles import NodeKey
 from cometsync.p2p.channel import ChannelDescriptor
-from cometsync.p2p.errors import RejectedPeerError
+from cometsync.p2p.errors import NetworkMismatch, RejectedPeerError
 from cometsync.p2p.handshake import HandshakeResult
 from cometsync.p2p.mconnection import MConnConfig
 from cometsync.p2p.netaddress import NetAddress
 from cometsync.p2p.node_info import NodeInfo
 from cometsync.p2p.peer import Peer
 from cometsync.p2p.reactor import Reactor
+from cometsync.p2p.rejections import RejectionLog
 from cometsync.p2p.transport import PeerConnection, PeerConnectionFactory
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ class SwitchConfig:
 
     max_inbound: int = 40
     handshake_timeout: float = 20.0
+    """Whole handshake (CometBFT's `[p2p] handshake_timeout`)."""
+    handshake_stage_timeout: float = 3.0
+    """Each stage (key exchange, authentication, NodeInfo): CometBFT's transport deadline per phase."""
+    max_pending_handshakes: int = 64
+    """Inbound connections still handshaking; beyond it the least advanced, oldest one is dropped."""
+    max_pending_handshakes_per_ip: int = 8
+    """The same, per remote IP."""
     dial_timeout: float = 3.0
     redial_base: float = 1.0
     redial_max: float = 60.0
@@ -66,6 +74,11 @@ class Switch:
         self._redial_attempts: dict[str, int] = {}
         self._redial_calls: dict[str, DelayedCall] = {}
         self._banned_until: dict[str, float] = {}
+        self.network_mismatches: dict[str, str] = {}
+        """Peer id -> the network (chain id) it announced, for peers refused because it is not ours."""
+        self.network_warning: str | None = None
+        """Set once every persistent peer turned out to be on another network (the node cannot sync)."""
+        self.rejections = RejectionLog(self.clock)
         self._ports: list[Any] = []
         self._stopping = False
         self._all_closed: defer.Deferred[None] | None = None
@@ -153,12 +166,15 @@ class Switch:
 
     # -- bans -----------------------------------------------------------------------------------------
 
-    def ban(self, peer_id: str, seconds: float) -> None:
+    def ban(self, peer_id: str, seconds: float, reason: str = "") -> None:
         """Refuse and disconnect `peer_id` for `seconds`."""
-        self._banned_until[peer_id] = self.clock.seconds() + seconds
+        self._banned_until[peer_id] = max(
+            self._banned_until.get(peer_id, 0.0), self.clock.seconds() + seconds
+        )
         peer = self._peers.get(peer_id)
         if peer is not None:
-            self.stop_peer_for_error(peer, f"banned for {seconds:.0f}s")
+            suffix = f": {reason}" if reason else ""
+            self.stop_peer_for_error(peer, f"banned for {seconds:.0f}s{suffix}")
 
     def _ban_remaining(self, peer_id: str) -> float:
         until = self._banned_until.get(peer_id)
@@ -176,14 +192,49 @@ class Switch:
     # -- connection life-cycle (called by PeerConnection) ---------------------------------------------
 
     def admit_connection(self, conn: PeerConnection) -> str | None:
-        """A reason to refuse a new TCP connection before the handshake, or None."""
+        """A reason to refuse a new TCP connection before the handshake, or None.
+
+        Inbound handshakes are capped per IP and in total; when a cap is reached the least advanced,
+        oldest pending handshake makes room (stalled ones never lock an honest peer out).
+        """
         if self._stopping:
             return "switch is stopping"
-        inbound = sum(1 for c in self._connections if not c.is_outbound)
-        if not conn.is_outbound and inbound >= self.config.max_inbound:
-            return f"too many inbound peers (max {self.config.max_inbound})"
+        if not conn.is_outbound:
+            if self._inbound_peers() >= self.config.max_inbound:
+                return f"too many inbound peers (max {self.config.max_inbound})"
+            host = conn.remote_address()[0]
+            pending = [c for c in self._connections if not c.is_outbound and c.handshaking]
+            same_ip = [c for c in pending if c.remote_address()[0] == host]
+            if len(same_ip) >= self.config.max_pending_handshakes_per_ip:
+                _evict(same_ip, f"too many pending handshakes from {host}")
+            elif len(pending) >= self.config.max_pending_handshakes:
+                _evict(pending, "too many pending handshakes")
         self._connections.add(conn)
         return None
+
+    def _inbound_peers(self) -> int:
+        return sum(1 for p in self._peers.values() if not p.is_outbound)
+
+    def network_mismatch(self, conn: PeerConnection, err: NetworkMismatch) -> None:
+        """A peer on another chain: say so once per peer, and once for the node when no peer is left."""
+        if self.network_mismatches.get(err.peer_id) != err.theirs:
+            log.warning(
+                "peer %s at %s is on chain %r, this node is on chain %r: it will never serve us "
+                "(check persistent_peers and genesis.json)",
+                err.peer_id,
+                "{}:{}".format(*conn.remote_address()),
+                err.theirs,
+                err.ours,
+            )
+        self.network_mismatches[err.peer_id] = err.theirs
+        persistent = set(self._persistent)
+        if self.network_warning is None and persistent and persistent <= set(self.network_mismatches):
+            theirs = sorted(set(self.network_mismatches[p] for p in persistent))
+            self.network_warning = (
+                f"every persistent peer is on another chain ({', '.join(map(repr, theirs))}), "
+                f"this node is on {err.ours!r}: it cannot sync"
+            )
+            log.warning("%s", self.network_warning)
 
     def add_peer(self, conn: PeerConnection, result: HandshakeResult) -> Peer:
         """The handshake succeeded: refuse banned or duplicate peers, else announce it to reactors."""
@@ -192,6 +243,8 @@ class Switch:
             raise RejectedPeerError(f"peer {node_id} is banned")
         if node_id in self._peers:
             raise RejectedPeerError(f"already connected to peer {node_id}")
+        if not conn.is_outbound and self._inbound_peers() >= self.config.max_inbound:
+            raise RejectedPeerError(f"too many inbound peers (max {self.config.max_inbound})")
         assert conn.mconn is not None
         peer = Peer(
             node_info=result.node_info,
@@ -202,6 +255,7 @@ class Switch:
             close=conn.close,
         )
         self._peers[node_id] = peer
+        self.network_mismatches.pop(node_id, None)
         self._dialing.discard(node_id)
         self._redial_attempts.pop(node_id, None)
         log.info("added %s", peer)
@@ -209,10 +263,14 @@ class Switch:
             reactor.add_peer(peer)
         return peer
 
+    def peek(self, peer: Peer, channel_id: int, prefix: bytes) -> bool:
+        """The first bytes of a long message: False discards the rest unread (`Reactor.peek_msg_prefix`)."""
+        return self._by_channel[channel_id].peek_msg_prefix(channel_id, peer, prefix)
+
     def deliver(self, peer: Peer, channel_id: int, msg_bytes: bytes) -> None:
         reactor = self._by_channel[channel_id]
-        reactor.filter_msg_bytes(channel_id, peer, msg_bytes)
-        reactor.receive(channel_id, peer, msg_bytes)
+        if reactor.filter_msg_bytes(channel_id, peer, msg_bytes):
+            reactor.receive(channel_id, peer, msg_bytes)
 
     def stop_peer_for_error(self, peer: Peer, reason: str) -> None:
         """Disconnect a misbehaving peer; a persistent one is redialled with backoff."""
@@ -253,3 +311,9 @@ class Switch:
         else:
             closed.callback(None)
         return defer.gatherResults([*stopped, closed]).addCallback(lambda _: None)
+
+
+def _evict(pending: list[PeerConnection], reason: str) -> None:
+    """Close the pending handshake that got least far, the oldest among equals."""
+    victim = min(pending, key=lambda c: (c.handshake_stage, c.started_at))
+    victim.close(f"handshake evicted: {reason}", "handshake_evicted")

@@ -10,9 +10,9 @@ from twisted.internet import protocol
 from twisted.python.failure import Failure
 
 from cometsync.clock import DelayedCall, cancel_call
-from cometsync.p2p.errors import P2PError
+from cometsync.p2p.errors import NetworkMismatch, P2PError
 from cometsync.p2p.handshake import HandshakeResult, PeerHandshake
-from cometsync.p2p.mconnection import MConnection
+from cometsync.p2p.mconnection import PONG_TIMEOUT, MConnection
 from cometsync.p2p.netaddress import NetAddress
 from cometsync.p2p.peer import Peer
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from cometsync.p2p.switch import Switch
 
 log = logging.getLogger(__name__)
+
+PROTOCOL_BAN_SECONDS = 60.0
+"""How long a peer that broke the MConnection protocol (bad packet, oversized message) stays out."""
 
 
 class TCPTransport(Protocol):
@@ -68,6 +71,17 @@ class PeerConnection(protocol.Protocol):
         self.close_reason = "connection lost"
         self._timeout: DelayedCall | None = None
         self._tcp: TCPTransport | None = None
+        self.started_at = switch.clock.seconds()
+        self._stage = -1
+
+    @property
+    def handshake_stage(self) -> int:
+        """-1 before the handshake, then `PeerHandshake.stage` (3 once upgraded)."""
+        return self.handshake.stage if self.handshake is not None else -1
+
+    @property
+    def handshaking(self) -> bool:
+        return self.mconn is None and self.close_reason == "connection lost"
 
     @property
     def is_outbound(self) -> bool:
@@ -78,7 +92,7 @@ class PeerConnection(protocol.Protocol):
         self._tcp = tcp
         refusal = self.switch.admit_connection(self)
         if refusal:
-            self.close(refusal)
+            self.close(refusal, "refused")
             return
         tcp.registerProducer(_WriteBackpressure(self), True)
         self.handshake = PeerHandshake(
@@ -86,10 +100,21 @@ class PeerConnection(protocol.Protocol):
             self.switch.node_info,
             dialed_id=self.dialed.node_id if self.dialed else None,
         )
-        self._timeout = self.switch.clock.callLater(
-            self.switch.config.handshake_timeout, self.close, "handshake timeout"
-        )
+        self._arm_handshake_timer()
         self._flush_handshake()
+
+    def _arm_handshake_timer(self) -> None:
+        """Each handshake stage gets CometBFT's 3 s per-phase deadline, all within `handshake_timeout`."""
+        config = self.switch.config
+        left = self.started_at + config.handshake_timeout - self.switch.clock.seconds()
+        cancel_call(self._timeout)
+        self._stage = self.handshake_stage
+        self._timeout = self.switch.clock.callLater(
+            max(0.0, min(config.handshake_stage_timeout, left)),
+            self.close,
+            f"handshake timeout (stage {self._stage})",
+            "handshake_timeout",
+        )
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -101,11 +126,16 @@ class PeerConnection(protocol.Protocol):
                 self._flush_handshake()
                 if result is not None:
                     self._upgraded(result)
+                elif self.handshake_stage != self._stage:
+                    self._arm_handshake_timer()
+        except NetworkMismatch as exc:
+            self.switch.network_mismatch(self, exc)
+            self.close(f"{type(exc).__name__}: {exc}", type(exc).__name__)
         except P2PError as exc:
-            self.close(f"{type(exc).__name__}: {exc}")
+            self.close(f"{type(exc).__name__}: {exc}", type(exc).__name__)
         except Exception as exc:  # a bug or a reactor's error: still only this connection goes
             log.exception("unexpected error on connection %s", self._remote())
-            self.close(f"{type(exc).__name__}: {exc}")
+            self.close(f"{type(exc).__name__}: {exc}", "internal_error")
 
     def _flush_handshake(self) -> None:
         assert self.handshake is not None
@@ -120,13 +150,26 @@ class PeerConnection(protocol.Protocol):
             self,
             self.switch.channel_descriptors(),
             self._on_message,
-            self.close,
+            self._mconn_failed,
             self.switch.config.mconn,
+            self._on_peek,
         )
         self.mconn.start()
         self.peer = self.switch.add_peer(self, result)
         if result.leftover:
             self.mconn.receive(result.leftover)
+
+    def _mconn_failed(self, reason: str) -> None:
+        """A protocol violation by an authenticated peer bans it; a pong timeout is only a bad link."""
+        if reason == PONG_TIMEOUT or self.peer is None:
+            self.close(reason, "pong_timeout" if reason == PONG_TIMEOUT else "mconnection")
+            return
+        self.close(reason, "mconnection")
+        self.switch.rejections.ban(self.peer.id, "mconnection", PROTOCOL_BAN_SECONDS, reason)
+        self.switch.ban(self.peer.id, PROTOCOL_BAN_SECONDS)
+
+    def _on_peek(self, channel_id: int, prefix: bytes) -> bool:
+        return self.peer is None or self.switch.peek(self.peer, channel_id, prefix)
 
     def _on_message(self, channel_id: int, msg_bytes: bytes) -> None:
         assert self.peer is not None
@@ -146,12 +189,13 @@ class PeerConnection(protocol.Protocol):
         if self._tcp is not None:
             self._tcp.resumeProducing()
 
-    def close(self, reason: str) -> None:
-        """Abort the connection, logging why; the switch is told in `connectionLost`."""
+    def close(self, reason: str, kind: str = "closed") -> None:
+        """Abort the connection, logging why (rate-limited per remote IP and kind); the switch is told in
+        `connectionLost`."""
         if self._tcp is None or self.close_reason != "connection lost":
             return
         self.close_reason = reason
-        log.info("closing connection to %s: %s", self._remote(), reason)
+        self.switch.rejections.close(self._remote(), kind, reason, source=self.remote_address()[0])
         if self.mconn is not None:
             self.mconn.stop()
         self._tcp.abortConnection()

@@ -167,6 +167,13 @@ class BlockPool(Generic[BlockT, CommitT]):
             return True
         return any(late_peer == peer_id for late_peer, _ in self._late)
 
+    def expects_block(self, peer_id: str, height: int) -> bool:
+        """True if `peer_id` owes us the block at `height` (asked, given up on, or a late copy still due)."""
+        requester = self._requesters.get(height)
+        if requester is not None and (peer_id in requester.outstanding or peer_id in requester.former):
+            return True
+        return (peer_id, height) in self._late
+
     # ------------------------------------------------------------------ blocks
 
     def add_block(

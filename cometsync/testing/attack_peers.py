@@ -1,0 +1,223 @@
+"""Hostile peers for the attack tests and benchmarks/attack_bench.py: a real SecretConnection + MConnection
+end (dialing a node, or accepting its dial) that then misbehaves on the blocksync channel as its
+`Behaviour` says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from twisted.internet import defer, protocol, task
+from twisted.internet import reactor as global_reactor
+
+from cometsync.blocksync.codec import (
+    BLOCKSYNC_CHANNEL,
+    BlockRequest,
+    StatusRequest,
+    StatusResponse,
+    decode,
+    encode,
+    encode_block_response,
+)
+from cometsync.blocksync.reactor import blocksync_channel
+from cometsync.crypto import PrivKey
+from cometsync.p2p.handshake import PeerHandshake
+from cometsync.p2p.mconnection import MConnection
+from cometsync.p2p.node_info import NodeInfo
+from cometsync.p2p.transport import TCPTransport
+from cometsync.proto.wire import iter_fields, message_field, uvarint
+from cometsync.store import BlockStore
+
+_DATA = 2  # Block.data
+
+
+class AttackPeer(protocol.Protocol):
+    """Handshakes like a node on `network`, then hands every blocksync message to `on_message`."""
+
+    def __init__(self, seed: int, network: str, server_id: str | None, behaviour: Behaviour) -> None:
+        """`server_id`: the node we dial (None when it dials us)."""
+        self.key = PrivKey(bytes([seed]) * 32)
+        info = NodeInfo(self.node_id, "tcp://127.0.0.1:1", network, bytes([BLOCKSYNC_CHANNEL]), "attacker")
+        self.handshake = PeerHandshake(self.key, info, dialed_id=server_id)
+        self.behaviour = behaviour
+        self.mconn: MConnection | None = None
+        self.ready: defer.Deferred[None] = defer.Deferred()
+        self.lost: defer.Deferred[None] = defer.Deferred()
+
+    @property
+    def node_id(self) -> str:
+        return self.key.pub_key.address().hex()
+
+    @property
+    def _tcp(self) -> TCPTransport:
+        return cast(TCPTransport, self.transport)
+
+    def connectionMade(self) -> None:
+        self._tcp.write(self.handshake.data_to_send())
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.mconn is not None:
+            self.mconn.receive(self.handshake.secret.receive(data))
+            return
+        result = self.handshake.receive(data)
+        self._tcp.write(self.handshake.data_to_send())
+        if result is None:
+            return
+        self.mconn = MConnection(
+            global_reactor, self, [blocksync_channel()], self._on_message, lambda reason: None
+        )
+        self.mconn.start()
+        self.ready.callback(None)
+        self.behaviour.connected(self)
+        if result.leftover:
+            self.mconn.receive(result.leftover)
+
+    def _on_message(self, channel_id: int, msg_bytes: bytes) -> None:
+        self.behaviour.message(self, decode(msg_bytes))
+
+    def send(self, msg_bytes: bytes) -> None:
+        assert self.mconn is not None
+        self.mconn.send(BLOCKSYNC_CHANNEL, msg_bytes)
+
+    # MConnTransport
+    def write(self, data: bytes) -> None:
+        self.handshake.secret.write(data)
+        self._tcp.write(self.handshake.secret.data_to_send())
+
+    def pause_reading(self) -> None:
+        self._tcp.pauseProducing()
+
+    def resume_reading(self) -> None:
+        self._tcp.resumeProducing()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if self.mconn is not None:
+            self.mconn.stop()
+        self.behaviour.stop()
+        self.lost.callback(None)
+
+
+class Behaviour:
+    """Answers StatusRequests claiming `store`'s range; subclasses misbehave."""
+
+    def __init__(self, store: BlockStore) -> None:
+        self.store = store
+
+    def connected(self, peer: AttackPeer) -> None:
+        peer.send(encode(StatusResponse(self.store.height, 1)))
+
+    def message(self, peer: AttackPeer, message: object) -> None:
+        if isinstance(message, StatusRequest):
+            peer.send(encode(StatusResponse(self.store.height, 1)))
+        elif isinstance(message, BlockRequest):
+            self.block_request(peer, message.height)
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        """Never answers (a peer holding requests hostage)."""
+
+    def stop(self) -> None:
+        """The connection is gone."""
+
+
+class Flood(Behaviour):
+    """Never serves what it is asked; sends real blocks nobody asked for: stale, ahead and far away."""
+
+    def __init__(self, store: BlockStore, per_tick: int = 20) -> None:
+        super().__init__(store)
+        self.per_tick = per_tick
+        self.sent = 0
+        self._loop: task.LoopingCall | None = None
+
+    def connected(self, peer: AttackPeer) -> None:
+        super().connected(peer)
+        self._loop = task.LoopingCall(self._flood, peer)
+        self._loop.start(0.01)
+
+    def _flood(self, peer: AttackPeer) -> None:
+        tip = self.store.height
+        for i in range(self.per_tick):
+            height = (1, tip, (self.sent * 7919) % tip + 1)[i % 3]
+            block_bytes = self.store.load_block_bytes(height)
+            assert block_bytes is not None
+            peer.send(encode_block_response(block_bytes))
+            self.sent += 1
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+
+class TxBomb(Behaviour):
+    """Answers each request with the real block plus `extra_txs` empty txs (still one canonical message)."""
+
+    def __init__(self, store: BlockStore, extra_txs: int) -> None:
+        super().__init__(store)
+        self.padding = b"\x0a\x00" * extra_txs
+        self.bombs = 0
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        block_bytes = self.store.load_block_bytes(height)
+        assert block_bytes is not None
+        fields = []
+        for field in iter_fields(block_bytes):
+            payload = block_bytes[field.start : field.end]
+            if field.number == _DATA:
+                payload += self.padding
+            fields.append(message_field(field.number, payload))
+        peer.send(encode_block_response(b"".join(fields)))
+        self.bombs += 1
+
+
+class Oversized(Behaviour):
+    """Answers its first request with a BlockResponse of `size` bytes (one block whose only tx is zeros)."""
+
+    def __init__(self, store: BlockStore, size: int) -> None:
+        super().__init__(store)
+        self.size = size
+        self.sent = False
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        header = message_field(1, b"\x18" + uvarint(height))
+        peer.send(encode_block_response(header + message_field(2, message_field(1, bytes(self.size)))))
+
+
+class Padded(Behaviour):
+    """Sends a StatusResponse padded with an unknown field of `size` bytes (an oversized small message)."""
+
+    def __init__(self, store: BlockStore, size: int) -> None:
+        super().__init__(store)
+        self.size = size
+
+    def connected(self, peer: AttackPeer) -> None:
+        status = encode(StatusResponse(self.store.height, 1))
+        inner = status[2:] + b"\x7a" + uvarint(self.size) + bytes(self.size)  # field 15, length-delimited
+        peer.send(b"\x2a" + uvarint(len(inner)) + inner)
+
+
+class _OneShotFactory(protocol.ClientFactory):
+    def __init__(self, peer: AttackPeer) -> None:
+        self.peer = peer
+
+    def buildProtocol(self, addr: Any) -> AttackPeer:
+        return self.peer
+
+
+def connect_attacker(port: int, peer: AttackPeer, bind_host: str = "127.0.0.1") -> None:
+    """Dial the node on 127.0.0.1:`port` from `bind_host` (another loopback address models another IP)."""
+    reactor: Any = global_reactor
+    reactor.connectTCP("127.0.0.1", port, _OneShotFactory(peer), bindAddress=(bind_host, 0))
+
+
+class AttackerFactory(protocol.ServerFactory):
+    """Accepts the node's dials: each connection is a fresh AttackPeer with the same key and behaviour."""
+
+    def __init__(self, seed: int, network: str, make: Callable[[], Behaviour]) -> None:
+        self.seed = seed
+        self.network = network
+        self.make = make
+
+    def buildProtocol(self, addr: Any) -> AttackPeer:
+        return AttackPeer(self.seed, self.network, None, self.make())
