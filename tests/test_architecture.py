@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cometsync"
 GENERATED = PACKAGE / "proto" / "tendermint"
 
 FLOORS: list[set[str]] = [
-    {"clock", "plugins"},
+    {"clock", "endpoint", "plugins"},
     {"proto", "crypto", "pool"},
     {"types", "p2p", "mempool"},
     {"store"},

@@ -41,7 +41,7 @@ def test_bytes_hex_quoted_or_base64() -> None:
 def test_listen_addresses() -> None:
     assert ListenAddress.parse("tcp://127.0.0.1:26657") == ListenAddress("127.0.0.1", 26657)
     assert ListenAddress.parse(":26660") == ListenAddress("", 26660)
-    assert ListenAddress.parse("unix:///tmp/rpc.sock") == ListenAddress(unix_path="/tmp/rpc.sock")
+    assert ListenAddress.parse("unix:///tmp/rpc.sock") == ListenAddress(path="/tmp/rpc.sock")
     for bad in ("udp://1.2.3.4:5", "localhost", "tcp://h:99999"):
         with pytest.raises(ValueError):
             ListenAddress.parse(bad)

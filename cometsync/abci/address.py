@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from cometsync.endpoint import UNIX_SCHEME, Endpoint
 
 _TCP_SCHEMES = ("grpc://", "tcp://")
 BUILTIN_APPS = ("kvstore", "persistent_kvstore")
 """CometBFT's built-in app names that cometsync serves with its own kvstore in a child process (persistent
 under the home, like CometBFT's `persistent_kvstore`)."""
-UNIX_SCHEME = "unix://"
 
 
 def _host_port(address: str, text: str) -> tuple[str, int]:
@@ -51,28 +50,10 @@ def split_host_port(target: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@dataclass(frozen=True)
-class SocketAddress:
+class SocketAddress(Endpoint):
     """Where a socket-protocol app listens: a TCP host and port, or a unix socket path (`path` set)."""
-
-    host: str = ""
-    port: int = 0
-    path: str = ""
 
     @classmethod
     def parse(cls, address: str) -> SocketAddress:
         """`tcp://host:port`, `host:port` or `unix:///path`; ValueError with the reason otherwise."""
-        text = address.strip()
-        if text.startswith(UNIX_SCHEME):
-            return cls(path=_unix_path(address, text))
-        text = text.removeprefix("tcp://")
-        if "://" in text:
-            raise ValueError(
-                f"ABCI address {address!r}: unsupported scheme for the socket transport (use tcp:// or unix://)"
-            )
-        host, port = _host_port(address, text)
-        return cls(host=host.strip("[]"), port=port)
-
-    def __str__(self) -> str:
-        """`unix://path` or `host:port`: what `parse` reads back, and what the kvstore ready line shows."""
-        return f"{UNIX_SCHEME}{self.path}" if self.path else f"{self.host}:{self.port}"
+        return cls.parse_as(address, "ABCI address", used_by="the socket transport")
