@@ -20,6 +20,8 @@ def test_demo_nodes_agree(tmp_path: Path) -> None:
     assert "exit codes [0, 0]" in output
     assert "Traceback" not in output
     assert "event=handoff" in (tmp_path / "node1" / "node.log").read_text()
+    for node in ("node0", "node1"):  # the brief's demo: the kvstore app over gRPC
+        assert 'abci = "grpc"' in (tmp_path / node / "config" / "config.toml").read_text()
     # node1's progress comes from /blocksync_status; the line printed at hand-off shows the synced height.
     shown = [(int(h), int(t)) for h, t in re.findall(r"node1: height (\d+)/(\d+)", result.stdout)]
     assert shown, result.stdout

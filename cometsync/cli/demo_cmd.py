@@ -144,7 +144,8 @@ class _TxSender:
 
 
 def _testnet(directory: Path, timeout_commit: str) -> list[TestnetNode]:
-    """node0 = solo validator, node1 = non-validator dialling node0; both use the built-in kvstore."""
+    """node0 = solo validator, node1 = non-validator dialling node0; both run the built-in kvstore over
+    gRPC (the brief's demo; new homes default to CometBFT's socket transport)."""
     nodes = make_testnet(
         directory, 1, 1, starting_port=free_starting_port(2), populate_persistent_peers=False
     )
@@ -152,6 +153,7 @@ def _testnet(directory: Path, timeout_commit: str) -> list[TestnetNode]:
     for node in nodes:
         node.config.override("consensus.timeout_commit", timeout_commit)
         node.config.override("proxy_app", "kvstore")
+        node.config.override("abci", "grpc")
     follower.config.override("p2p.persistent_peers", f"{producer.node_id}@127.0.0.1:{producer.ports.p2p}")
     for node in nodes:
         save_config(node.config)
