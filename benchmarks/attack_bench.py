@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sync_bench
 
+from cometsync.abci.connect import open_connections
 from cometsync.blocksync.handoff import DeferredHandoff
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.crypto import PrivKey
@@ -92,38 +93,42 @@ async def sync_once(reactor: Any, params: sync_bench.ChainParams, servers: str) 
     home = Path(tempfile.mkdtemp(prefix="cometsync-attack-"))
     block_store, state_store = sync_bench.open_stores(home / "node")
     try:
-        with sync_bench.kvstore(home / "kvstore") as app:
-            state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
-            handoff: DeferredHandoff[State] = DeferredHandoff()
-            syncer = BlocksyncReactor(
-                state,
-                block_store,
-                BlockExecutor(state_store, block_store, app),
-                handoff,
-                reactor,
-                call_from_thread=reactor.callFromThread,
-            )
-            switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)
-            switch.add_reactor("BLOCKSYNC", syncer)
-            switch.listen("127.0.0.1", 0)
-            began = time.perf_counter()
-            syncer.start()
-            switch.dial_peers(servers.split(","))
-            timeout = reactor.callLater(sync_bench.SYNC_TIMEOUT_SECONDS, handoff.switched.cancel)
-            switched = await handoff.switched
-            timeout.cancel()
-            seconds = time.perf_counter() - began
-            attacker_id = PrivKey(bytes([ATTACKER_SEED]) * 32).pub_key.address().hex()
-            result = {
-                "seconds": seconds,
-                "height": switched.state.last_block_height,
-                "peak_rss_mib": sync_bench._peak_rss_mib(),
-                "attacker_banned": switch.is_banned(attacker_id),
-                "bans": dict(switch.rejections.bans),
-            }
-            await switch.stop()
-            syncer.stop()
-            return result
+        with sync_bench.kvstore(home / "kvstore", "socket") as address:
+            app = await open_connections(address, "socket", reactor=reactor)
+            try:
+                state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
+                handoff: DeferredHandoff[State] = DeferredHandoff()
+                syncer = BlocksyncReactor(
+                    state,
+                    block_store,
+                    BlockExecutor(state_store, block_store, app),
+                    handoff,
+                    reactor,
+                    call_from_thread=reactor.callFromThread,
+                )
+                switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)
+                switch.add_reactor("BLOCKSYNC", syncer)
+                switch.listen("127.0.0.1", 0)
+                began = time.perf_counter()
+                syncer.start()
+                switch.dial_peers(servers.split(","))
+                timeout = reactor.callLater(sync_bench.SYNC_TIMEOUT_SECONDS, handoff.switched.cancel)
+                switched = await handoff.switched
+                timeout.cancel()
+                seconds = time.perf_counter() - began
+                attacker_id = PrivKey(bytes([ATTACKER_SEED]) * 32).pub_key.address().hex()
+                result = {
+                    "seconds": seconds,
+                    "height": switched.state.last_block_height,
+                    "peak_rss_mib": sync_bench._peak_rss_mib(),
+                    "attacker_banned": switch.is_banned(attacker_id),
+                    "bans": dict(switch.rejections.bans),
+                }
+                await switch.stop()
+                syncer.stop()
+                return result
+            finally:
+                app.close()
     finally:
         block_store.close()
         state_store.close()

@@ -1,12 +1,14 @@
 """Blocksync throughput end to end: a fresh node syncs an N-block devnet chain over TCP + SecretConnection.
 
 Run: `python benchmarks/sync_bench.py [--blocks N --validators V --txs T --tx-size B --peers P
---verify-workers W --app {auto,cometsync,abci-cli} --flush-throttle-ms F --cometbft {auto,off}]`. The chain
+--verify-workers W --app {auto,cometsync,abci-cli} --abci {socket,grpc} --flush-throttle-ms F
+--cometbft {auto,off}]`. The chain
 is built once by `cometsync.testing.ChainBuilder` through the kvstore app and cached under
 `benchmarks/.cache/`. A subprocess serves it from P Switches on 127.0.0.1 that flush like CometBFT v0.38
 peers (100 ms flush throttle, 5 MB/s send rate); this process is the syncing node (default node settings:
 [p2p] rates, pool with 20 requests in flight per peer, reactor) executing into a fresh kvstore: CometBFT's
-own (`abci-cli kvstore` over gRPC, when ABCI_CLI names it) or cometsync's. A per-stage breakdown is timed
+own (`abci-cli kvstore`, when ABCI_CLI names it) or cometsync's, over the socket protocol or gRPC (the node's
+four `AppConns` connections). A per-stage breakdown is timed
 on the syncing node. Where COMETBFT_BIN names a CometBFT binary, CometBFT's own syncer then syncs the same
 chain from the same servers and the ratio is printed. Afterwards the synced commits are verified in tight
 loops (`verify_commit`, and ed25519-zebra alone on the same signatures), so the sync rate is also reported
@@ -40,6 +42,7 @@ from sync_stages import StageClock, TimedApp, TimedExecutor, TimedStateStore, Ti
 from twisted.internet import defer, task
 
 from cometsync.abci import GrpcABCIClient
+from cometsync.abci.connect import AppConns, open_connections
 from cometsync.blocksync.handoff import DeferredHandoff, Switched
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.crypto import PrivKey
@@ -113,8 +116,8 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def kvstore(home: Path) -> Iterator[GrpcABCIClient]:
-    """CometBFT's kvstore (our `cometsync kvstore`) in a subprocess, and a gRPC client to it."""
+def kvstore(home: Path, transport: str = "grpc") -> Iterator[str]:
+    """CometBFT's kvstore (our `cometsync kvstore`) in a subprocess; yields its address."""
     argv = python_argv(
         "-c",
         "from cometsync.cli.main import main; main()",
@@ -124,25 +127,23 @@ def kvstore(home: Path) -> Iterator[GrpcABCIClient]:
         "--listen",
         "127.0.0.1:0",
         "--abci",
-        "grpc",
+        transport,
     )
     proc, address = start_process(argv, KVSTORE_READY)
-    client = GrpcABCIClient(address)
     try:
-        yield client
+        yield address
     finally:
-        client.close()
         stop_process(proc)
 
 
 @contextmanager
-def abci_cli_kvstore(binary: str) -> Iterator[GrpcABCIClient]:
-    """CometBFT's own kvstore (Go, in-memory like `proxy_app = "kvstore"`) over gRPC, and a client."""
+def abci_cli_kvstore(binary: str, transport: str) -> Iterator[str]:
+    """CometBFT's own kvstore (Go, in-memory like `proxy_app = "kvstore"`); yields its address."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     address = f"tcp://127.0.0.1:{port}"
-    argv = [binary, "kvstore", "--abci", "grpc", "--address", address, "--log_level", "error"]
+    argv = [binary, "kvstore", "--abci", transport, "--address", address, "--log_level", "error"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while True:
@@ -154,11 +155,9 @@ def abci_cli_kvstore(binary: str) -> Iterator[GrpcABCIClient]:
                 stop_process(proc)
                 raise RuntimeError("abci-cli kvstore did not start listening") from None
             time.sleep(0.05)
-    client = GrpcABCIClient(f"127.0.0.1:{port}")
     try:
-        yield client
+        yield f"127.0.0.1:{port}"
     finally:
-        client.close()
         stop_process(proc)
 
 
@@ -170,8 +169,11 @@ def app_kind(requested: str) -> str:
     return requested
 
 
-def application(kind: str, home: Path) -> contextlib.AbstractContextManager[GrpcABCIClient]:
-    return abci_cli_kvstore(os.environ["ABCI_CLI"]) if kind == "abci-cli" else kvstore(home)
+def application(kind: str, home: Path, transport: str) -> contextlib.AbstractContextManager[str]:
+    """The syncing node's app process, serving `transport`; yields the address to dial."""
+    if kind == "abci-cli":
+        return abci_cli_kvstore(os.environ["ABCI_CLI"], transport)
+    return kvstore(home, transport)
 
 
 def open_stores(folder: Path) -> tuple[BlockStore, StateStore]:
@@ -186,13 +188,15 @@ async def build_chain(params: ChainParams) -> None:
     """Produce the chain through a real kvstore into `params.folder`, marked complete only when done."""
     work = Path(tempfile.mkdtemp(prefix="cometsync-bench-build-"))
     try:
-        with kvstore(work / "kvstore") as app:
+        with kvstore(work / "kvstore") as address:
+            app = GrpcABCIClient(address)
             block_store, state_store = open_stores(work / "chain")
             try:
                 spec = params.spec
                 builder = ChainBuilder(spec.genesis(), spec.keys(), app, block_store, state_store)
                 await builder.build(params.blocks, params.plan)
             finally:
+                app.close()
                 block_store.close()
                 state_store.close()
         shutil.rmtree(params.folder, ignore_errors=True)
@@ -265,58 +269,78 @@ def verify_executor(workers: int) -> Executor | None:
 
 
 async def sync(
-    reactor: Any, params: ChainParams, home: Path, servers: str, workers: int, app_name: str
+    reactor: Any, params: ChainParams, home: Path, servers: str, workers: int, app_name: str, transport: str
 ) -> SyncResult:
     """A fresh node with default settings syncs from the servers; returns when it switched to consensus."""
     stages = StageClock()
     executor_pool = verify_executor(workers)
     block_store, state_store = open_stores(home / "node")
     try:
-        with application(app_name, home / "kvstore") as app:
-            state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
-            timed_states = cast(StateStore, TimedStateStore(state_store, stages))
-            executor = BlockExecutor(timed_states, block_store, TimedApp(app, stages))
-            handoff: DeferredHandoff[State] = DeferredHandoff()
-            syncer = BlocksyncReactor(
-                state,
-                TimedStore(block_store, stages),
-                TimedExecutor(executor, stages),
-                handoff,
-                reactor,
-                verify_executor=executor_pool,
-                call_from_thread=reactor.callFromThread,
-            )
-            syncer.loop.on_stage = stages.on_stage
-            switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)
-            switch.add_reactor("BLOCKSYNC", syncer)
-            switch.listen("127.0.0.1", 0)
-            cpu_before = _cpu_seconds()
-            syncer.start()
-            switch.dial_peers(servers.split(","), persistent=False)
-            timeout = reactor.callLater(SYNC_TIMEOUT_SECONDS, handoff.switched.cancel)
-            switched = await handoff.switched
-            timeout.cancel()
-            cpu = _cpu_seconds() - cpu_before
-            peak_rss = _peak_rss_mib()
-            await switch.stop()
-            syncer.stop()
-            if syncer.failure is not None:
-                raise RuntimeError(f"sync failed: {syncer.failure}")
-            assert stages.first_apply is not None
-            return SyncResult(
-                switched=switched,
-                seconds=stages.last_applied - stages.first_apply,
-                cpu_seconds=cpu,
-                peak_rss_mib=peak_rss,
-                txs=syncer.metrics.txs_synced,
-                block_bytes=syncer.metrics.bytes_synced,
-                stages=stages,
-            )
+        with application(app_name, home / "kvstore", transport) as address:
+            app = await open_connections(address, transport, reactor=reactor)
+            try:
+                return await _sync_with(
+                    reactor, params, servers, app, stages, executor_pool, block_store, state_store
+                )
+            finally:
+                app.close()
     finally:
         block_store.close()
         state_store.close()
         if executor_pool is not None:
             executor_pool.shutdown(cancel_futures=True)
+
+
+async def _sync_with(
+    reactor: Any,
+    params: ChainParams,
+    servers: str,
+    app: AppConns,
+    stages: StageClock,
+    executor_pool: Executor | None,
+    block_store: BlockStore,
+    state_store: StateStore,
+) -> SyncResult:
+    """The sync itself, on an app already connected (its connections are the node's: `AppConns`)."""
+    state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
+    timed_states = cast(StateStore, TimedStateStore(state_store, stages))
+    executor = BlockExecutor(timed_states, block_store, TimedApp(app, stages))
+    handoff: DeferredHandoff[State] = DeferredHandoff()
+    syncer = BlocksyncReactor(
+        state,
+        TimedStore(block_store, stages),
+        TimedExecutor(executor, stages),
+        handoff,
+        reactor,
+        verify_executor=executor_pool,
+        call_from_thread=reactor.callFromThread,
+    )
+    syncer.loop.on_stage = stages.on_stage
+    switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)
+    switch.add_reactor("BLOCKSYNC", syncer)
+    switch.listen("127.0.0.1", 0)
+    cpu_before = _cpu_seconds()
+    syncer.start()
+    switch.dial_peers(servers.split(","), persistent=False)
+    timeout = reactor.callLater(SYNC_TIMEOUT_SECONDS, handoff.switched.cancel)
+    switched = await handoff.switched
+    timeout.cancel()
+    cpu = _cpu_seconds() - cpu_before
+    peak_rss = _peak_rss_mib()
+    await switch.stop()
+    syncer.stop()
+    if syncer.failure is not None:
+        raise RuntimeError(f"sync failed: {syncer.failure}")
+    assert stages.first_apply is not None
+    return SyncResult(
+        switched=switched,
+        seconds=stages.last_applied - stages.first_apply,
+        cpu_seconds=cpu,
+        peak_rss_mib=peak_rss,
+        txs=syncer.metrics.txs_synced,
+        block_bytes=syncer.metrics.bytes_synced,
+        stages=stages,
+    )
 
 
 def _cpu_seconds() -> float:
@@ -446,7 +470,7 @@ def report(
         (
             "setup",
             f"{args.peers} serving peers ({throttle}, 5 MB/s); pool {PoolConfig().max_pending_per_peer} "
-            f"requests/peer; verify workers {args.verify_workers}; app {args.app} over gRPC",
+            f"requests/peer; verify workers {args.verify_workers}; app {args.app} over {args.abci}",
         ),
         ("blocks synced", f"{synced} (switched at height {result.switched.state.last_block_height})"),
         ("sync time", f"{seconds:.2f} s (first to last apply)"),
@@ -505,6 +529,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the syncing node's kvstore: CometBFT's abci-cli (auto: when ABCI_CLI is set) or cometsync's",
     )
     parser.add_argument(
+        "--abci",
+        choices=("socket", "grpc"),
+        default="socket",
+        help="ABCI transport of the syncing node (default socket, a new home's [base] abci)",
+    )
+    parser.add_argument(
         "--flush-throttle-ms",
         type=float,
         default=100.0,
@@ -552,7 +582,7 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="cometsync-bench-sync-"))
     cometbft: CometBFTResult | None = None
     try:
-        result = await sync(reactor, params, home, addresses, args.verify_workers, args.app)
+        result = await sync(reactor, params, home, addresses, args.verify_workers, args.app, args.abci)
         binary = os.environ.get("COMETBFT_BIN")
         if binary and args.cometbft == "auto":
             target = result.switched.state.last_block_height

@@ -1,5 +1,5 @@
-"""A third-party Python ABCI 2.0 socket server, pyABCI (PyPI `pyABCI`, an optional test dependency: the
-`interop` extra), driven by `cometsync start` as a solo producer over the socket protocol: the app is
+"""A third-party Python ABCI 2.0 socket server, pyABCI (PyPI `pyABCI`, in the `test` extra, so this runs in
+the default suite), driven by `cometsync start` as a solo producer over the socket protocol: the app is
 told of every block (InitChain, PrepareProposal, FinalizeBlock, Commit) and of txs (CheckTx)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def pyabci_version() -> str:
     try:
         return importlib.metadata.version("pyABCI")
     except importlib.metadata.PackageNotFoundError:
-        pytest.skip("pyABCI is not installed (pip install 'cometsync[interop]' to run this test)")
+        pytest.skip("pyABCI is not installed (pip install -e '.[test]' installs it)")
 
 
 def start_pyabci(port: int, log: Path) -> subprocess.Popen[bytes]:
