@@ -1,20 +1,25 @@
 """Sync time and peak RSS under attack, as ratios of an honest-only run on the same chain in the same run.
 
-Run: `python benchmarks/attack_bench.py [--blocks N --scenarios honest,flood,txbomb,oversized,padded
---bomb-txs 5000000]`. The chain is `sync_bench`'s cached devnet chain (built on first use). Per scenario a
-fresh syncing node (default settings, its own process so its peak RSS is its own) dials one honest
-serving node and one attacker, both served by a second process from the cached store:
+Run: `python benchmarks/attack_bench.py [--blocks N --scenarios honest,flood,... --bomb-txs 5000000]`.
+The chain is `sync_bench`'s cached devnet chain (built on first use). Per scenario a fresh syncing node
+(default settings, its own process so its peak RSS is its own) dials one honest serving node and the
+scenario's attackers, all served by a second process from the cached store:
 * `flood`: claims the tip, never answers, sends real blocks nobody asked for (stale, tip, random);
 * `txbomb`: answers every request with the real block plus `--bomb-txs` empty txs (2 bytes each);
-* `oversized`: answers every request with a `--oversized-mib` MiB message (above the channel capacity);
-* `padded`: a StatusResponse padded to 64 KiB.
-Printed per scenario: sync seconds, ratio to honest, the syncer's peak RSS, and whether the attacker was
-banned by the syncer's switch.
+* `oversized`: answers its first request with a `--oversized-mib` MiB message (above the channel capacity);
+* `padded`: a StatusResponse padded to 64 KiB;
+* `liar`: claims 10^9 and answers every request with NoBlockResponse;
+* `liar-tip`: claims 10^9, serves the real blocks below the tip and refuses the tip and above;
+* `lowering`: claims the tip, serves 10 blocks, then lowers its claimed height;
+* `mixed`: a `liar-tip`, a bad-block peer (every block with a forged tx) and a `flood` peer at once.
+Printed per scenario: seconds to the switch to consensus and to the last block applied, the switch time's
+ratio to honest, the syncer's peak RSS, and whether every attacker was banned and disconnected.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -42,29 +47,44 @@ from cometsync.store import BlockStore
 from cometsync.testing.attack_peers import (
     AttackerFactory,
     Behaviour,
+    Corrupt,
     Flood,
+    Liar,
+    Lowering,
     Oversized,
     Padded,
     TxBomb,
 )
 
-SCENARIOS = ("honest", "flood", "txbomb", "oversized", "padded")
+SCENARIOS = ("honest", "flood", "txbomb", "oversized", "padded", "liar", "liar-tip", "lowering", "mixed")
 ATTACKER_SEED = 77
 RESULT = "result "
 
+Maker = Callable[[BlockStore], Behaviour]
 
-def behaviour(scenario: str, args: argparse.Namespace) -> Callable[[BlockStore], Behaviour]:
-    makers: dict[str, Callable[[BlockStore], Behaviour]] = {
-        "flood": Flood,
-        "txbomb": lambda store: TxBomb(store, args.bomb_txs),
-        "oversized": lambda store: Oversized(store, args.oversized_mib * 1024 * 1024),
-        "padded": lambda store: Padded(store, 64 * 1024),
+
+def behaviours(scenario: str, args: argparse.Namespace) -> list[Maker]:
+    """The attackers of `scenario`, one Behaviour maker each (none for `honest`)."""
+    makers: dict[str, list[Maker]] = {
+        "honest": [],
+        "flood": [Flood],
+        "txbomb": [lambda store: TxBomb(store, args.bomb_txs)],
+        "oversized": [lambda store: Oversized(store, args.oversized_mib * 1024 * 1024)],
+        "padded": [lambda store: Padded(store, 64 * 1024)],
+        "liar": [lambda store: Liar(store, refuse_from=1)],
+        "liar-tip": [Liar],
+        "lowering": [Lowering],
+        "mixed": [Liar, Corrupt, Flood],
     }
     return makers[scenario]
 
 
+def attacker_ids(count: int) -> list[str]:
+    return [PrivKey(bytes([ATTACKER_SEED + i]) * 32).pub_key.address().hex() for i in range(count)]
+
+
 async def serve(reactor: Any, folder: Path, scenario: str, args: argparse.Namespace) -> None:
-    """One honest node and (unless honest) one attacker listening, until SIGTERM."""
+    """One honest node and the scenario's attackers listening, until SIGTERM."""
     block_store, state_store = sync_bench.open_stores(folder)
     state = state_store.load()
     assert state is not None
@@ -76,16 +96,30 @@ async def serve(reactor: Any, folder: Path, scenario: str, args: argparse.Namesp
     port = switch.listen("127.0.0.1", 0)
     served.start(blocksync=False)
     addresses = [f"{switch.node_key.node_id}@127.0.0.1:{port}"]
-    if scenario != "honest":
-        make = behaviour(scenario, args)
-        factory = AttackerFactory(ATTACKER_SEED, state.chain_id, lambda: make(block_store))
+    makers = behaviours(scenario, args)
+    for i, (make, attacker_id) in enumerate(zip(makers, attacker_ids(len(makers)), strict=True)):
+        factory = AttackerFactory(ATTACKER_SEED + i, state.chain_id, functools.partial(make, block_store))
         listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        attacker_id = PrivKey(bytes([ATTACKER_SEED]) * 32).pub_key.address().hex()
         addresses.append(f"{attacker_id}@127.0.0.1:{listening.getHost().port}")
     print(sync_bench.SERVING + ",".join(addresses), flush=True)
     stopped: defer.Deferred[None] = defer.Deferred()
     reactor.addSystemEventTrigger("before", "shutdown", lambda: stopped.called or stopped.callback(None))
     await stopped
+
+
+class LastBlockClock:
+    """When the store's height last grew (polled): the sync's end, whatever the switch decision waits for."""
+
+    def __init__(self, store: BlockStore, began: float) -> None:
+        self.store = store
+        self.height = store.height
+        self.at = began
+        self.loop = task.LoopingCall(self._poll)
+        self.loop.start(0.02)
+
+    def _poll(self) -> None:
+        if self.store.height > self.height:
+            self.height, self.at = self.store.height, time.perf_counter()
 
 
 async def sync_once(reactor: Any, params: sync_bench.ChainParams, servers: str) -> dict[str, Any]:
@@ -110,18 +144,24 @@ async def sync_once(reactor: Any, params: sync_bench.ChainParams, servers: str) 
                 switch.add_reactor("BLOCKSYNC", syncer)
                 switch.listen("127.0.0.1", 0)
                 began = time.perf_counter()
+                last_block = LastBlockClock(block_store, began)
                 syncer.start()
                 switch.dial_peers(servers.split(","))
                 timeout = reactor.callLater(sync_bench.SYNC_TIMEOUT_SECONDS, handoff.switched.cancel)
                 switched = await handoff.switched
                 timeout.cancel()
                 seconds = time.perf_counter() - began
-                attacker_id = PrivKey(bytes([ATTACKER_SEED]) * 32).pub_key.address().hex()
+                last_block.loop.stop()
+                attackers = attacker_ids(len(servers.split(",")) - 1)
+                connected = {peer.id for peer in switch.peers}
                 result = {
                     "seconds": seconds,
+                    "last_block_seconds": last_block.at - began,
                     "height": switched.state.last_block_height,
                     "peak_rss_mib": sync_bench._peak_rss_mib(),
-                    "attacker_banned": switch.is_banned(attacker_id),
+                    "attackers_banned": sum(switch.is_banned(a) for a in attackers),
+                    "attackers_connected": sum(a in connected for a in attackers),
+                    "attackers": len(attackers),
                     "bans": dict(switch.rejections.bans),
                 }
                 await switch.stop()
@@ -179,14 +219,17 @@ def run_all(args: argparse.Namespace, params: sync_bench.ChainParams) -> dict[st
 def report(results: dict[str, dict[str, Any]]) -> None:
     honest = results.get("honest")
     print(
-        f"{'scenario':<10} {'seconds':>8} {'x honest':>9} {'peak RSS MiB':>13} {'height':>7}  attacker banned"
+        f"{'scenario':<10} {'switch s':>8} {'x honest':>9} {'last block s':>12} {'peak RSS MiB':>13} "
+        f"{'height':>7}  banned/disconnected of attackers"
     )
     for name, result in results.items():
         ratio = result["seconds"] / honest["seconds"] if honest else float("nan")
-        banned = "-" if name == "honest" else ("yes" if result["attacker_banned"] else "NO")
+        count = result["attackers"]
+        gone = count - result["attackers_connected"]
+        verdict = "-" if count == 0 else f"{result['attackers_banned']}/{gone} of {count}"
         print(
-            f"{name:<10} {result['seconds']:>8.2f} {ratio:>9.2f} {result['peak_rss_mib']:>13.0f} "
-            f"{result['height']:>7}  {banned} {result['bans'] or ''}"
+            f"{name:<10} {result['seconds']:>8.2f} {ratio:>9.2f} {result['last_block_seconds']:>12.2f} "
+            f"{result['peak_rss_mib']:>13.0f} {result['height']:>7}  {verdict} {result['bans'] or ''}"
         )
 
 

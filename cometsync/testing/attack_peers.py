@@ -13,6 +13,7 @@ from twisted.internet import reactor as global_reactor
 from cometsync.blocksync.codec import (
     BLOCKSYNC_CHANNEL,
     BlockRequest,
+    NoBlockResponse,
     StatusRequest,
     StatusResponse,
     decode,
@@ -103,17 +104,29 @@ class Behaviour:
     def __init__(self, store: BlockStore) -> None:
         self.store = store
 
+    def status(self) -> StatusResponse:
+        """The range this peer claims."""
+        return StatusResponse(self.store.height, 1)
+
     def connected(self, peer: AttackPeer) -> None:
-        peer.send(encode(StatusResponse(self.store.height, 1)))
+        peer.send(encode(self.status()))
 
     def message(self, peer: AttackPeer, message: object) -> None:
         if isinstance(message, StatusRequest):
-            peer.send(encode(StatusResponse(self.store.height, 1)))
+            peer.send(encode(self.status()))
         elif isinstance(message, BlockRequest):
             self.block_request(peer, message.height)
 
     def block_request(self, peer: AttackPeer, height: int) -> None:
         """Never answers (a peer holding requests hostage)."""
+
+    def serve(self, peer: AttackPeer, height: int) -> None:
+        """Answers like an honest node: the stored block and, if stored, its extended commit."""
+        block_bytes = self.store.load_block_bytes(height)
+        if block_bytes is None:
+            peer.send(encode(NoBlockResponse(height)))
+            return
+        peer.send(encode_block_response(block_bytes, self.store.load_extended_commit_bytes(height)))
 
     def stop(self) -> None:
         """The connection is gone."""
@@ -147,6 +160,17 @@ class Flood(Behaviour):
             self._loop.stop()
 
 
+def with_extra_txs(block_bytes: bytes, txs: bytes) -> bytes:
+    """`block_bytes` with encoded `txs` appended to its data: still canonical, no longer the header's data."""
+    fields = []
+    for field in iter_fields(block_bytes):
+        payload = block_bytes[field.start : field.end]
+        if field.number == _DATA:
+            payload += txs
+        fields.append(message_field(field.number, payload))
+    return b"".join(fields)
+
+
 class TxBomb(Behaviour):
     """Answers each request with the real block plus `extra_txs` empty txs (still one canonical message)."""
 
@@ -158,14 +182,72 @@ class TxBomb(Behaviour):
     def block_request(self, peer: AttackPeer, height: int) -> None:
         block_bytes = self.store.load_block_bytes(height)
         assert block_bytes is not None
-        fields = []
-        for field in iter_fields(block_bytes):
-            payload = block_bytes[field.start : field.end]
-            if field.number == _DATA:
-                payload += self.padding
-            fields.append(message_field(field.number, payload))
-        peer.send(encode_block_response(b"".join(fields)))
+        peer.send(encode_block_response(with_extra_txs(block_bytes, self.padding)))
         self.bombs += 1
+
+
+class Corrupt(Behaviour):
+    """Serves every block with one forged tx added (its data hash no longer matches), ext commit and all."""
+
+    FORGED_TX = message_field(1, b"forged=1")
+
+    def __init__(self, store: BlockStore) -> None:
+        super().__init__(store)
+        self.served = 0
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        block_bytes = self.store.load_block_bytes(height)
+        assert block_bytes is not None
+        forged = with_extra_txs(block_bytes, self.FORGED_TX)
+        peer.send(encode_block_response(forged, self.store.load_extended_commit_bytes(height)))
+        self.served += 1
+
+
+class Liar(Behaviour):
+    """Claims `claimed` (far above the tip); serves the real blocks below `refuse_from` and answers
+    NoBlockResponse from there on (refuse_from=1: every request; the default: the real tip and above)."""
+
+    def __init__(self, store: BlockStore, claimed: int = 10**9, refuse_from: int | None = None) -> None:
+        super().__init__(store)
+        self.claimed = claimed
+        self.refuse_from = store.height if refuse_from is None else refuse_from
+        self.refused = 0
+
+    def status(self) -> StatusResponse:
+        return StatusResponse(self.claimed, 1)
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        if height < self.refuse_from:
+            self.serve(peer, height)
+            return
+        peer.send(encode(NoBlockResponse(height)))
+        self.refused += 1
+
+
+class Lowering(Behaviour):
+    """Claims the tip and serves real blocks; after `serve_first` answers it lowers its claimed height."""
+
+    def __init__(self, store: BlockStore, serve_first: int = 10) -> None:
+        super().__init__(store)
+        self.serve_first = serve_first
+        self.served = 0
+
+    def status(self) -> StatusResponse:
+        if self.lowered:
+            return StatusResponse(self.store.height // 2, 1)
+        return super().status()
+
+    @property
+    def lowered(self) -> bool:
+        return self.served >= self.serve_first
+
+    def block_request(self, peer: AttackPeer, height: int) -> None:
+        if self.lowered:
+            return
+        self.serve(peer, height)
+        self.served += 1
+        if self.lowered:
+            peer.send(encode(self.status()))
 
 
 class Oversized(Behaviour):
@@ -192,7 +274,7 @@ class Padded(Behaviour):
         self.size = size
 
     def connected(self, peer: AttackPeer) -> None:
-        status = encode(StatusResponse(self.store.height, 1))
+        status = encode(self.status())
         inner = status[2:] + b"\x7a" + uvarint(self.size) + bytes(self.size)  # field 15, length-delimited
         peer.send(b"\x2a" + uvarint(len(inner)) + inner)
 
