@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from cometsync.rpc import listen_rpc
 from cometsync.rpc.limits import ServingBudget
 from cometsync.rpc.plain_get import MAX_HEADERS, plain_get_method
-from tests.rpc_fixtures import LocalnetStoreCase, RawHTTP, connect_raw, http_request, make_env
+from tests.rpc_fixtures import RawClientCase, RawHTTP, http_request, make_env
 
 LIMIT = 64 * 1024
 
@@ -65,7 +65,7 @@ def test_anything_else_is_left_to_the_full_parser(request_bytes: bytes) -> None:
     assert plain_get_method(request_bytes, LIMIT) is None
 
 
-class PlainGetTest(LocalnetStoreCase):
+class PlainGetTest(RawClientCase):
     """A listener whose site runs on a `Clock` (idle timeouts fire when the test says)."""
 
     def listen(self, budget_active: bool = False, share: float = 1.0, **env: Any) -> Clock:
@@ -75,17 +75,6 @@ class PlainGetTest(LocalnetStoreCase):
         self.addCleanup(listener.stopListening)
         self.port = listener.getHost().port
         return clock
-
-    @defer.inlineCallbacks
-    def connect(self) -> Iterator[Any]:
-        client: RawHTTP = yield connect_raw(self.port)
-        self.addCleanup(lambda: client.closed if client.transport.disconnecting else self._close(client))
-        return client
-
-    @staticmethod
-    def _close(client: RawHTTP) -> defer.Deferred[bytes]:
-        client.transport.loseConnection()
-        return client.closed
 
     @defer.inlineCallbacks
     def exchange(self, client: RawHTTP, request_bytes: bytes) -> Iterator[Any]:
