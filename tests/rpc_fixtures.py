@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -188,6 +189,23 @@ def connect_raw(port: int) -> defer.Deferred[RawHTTP]:
     endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
     connected: defer.Deferred[RawHTTP] = connectProtocol(endpoint, RawHTTP())
     return connected
+
+
+class RawClientCase(LocalnetStoreCase):
+    """A case talking raw HTTP to the listener on `self.port`; clients still open are closed at cleanup."""
+
+    port: int
+
+    @defer.inlineCallbacks
+    def connect(self) -> Iterator[Any]:
+        client: RawHTTP = yield connect_raw(self.port)
+        self.addCleanup(lambda: client.closed if client.transport.disconnecting else self._close(client))
+        return client
+
+    @staticmethod
+    def _close(client: RawHTTP) -> defer.Deferred[bytes]:
+        client.transport.loseConnection()
+        return client.closed
 
 
 def http_request(

@@ -20,9 +20,8 @@ from cometsync.store import BlockStore, keys
 from cometsync.types import Block
 from tests.rpc_fixtures import (
     LOCALNET,
-    LocalnetStoreCase,
+    RawClientCase,
     RawHTTP,
-    connect_raw,
     http_request,
     load_json,
     localnet_store,
@@ -43,7 +42,7 @@ def health_call(request_id: int) -> dict[str, object]:
     return {"jsonrpc": "2.0", "id": request_id, "method": "health"}
 
 
-class ListenerTest(LocalnetStoreCase):
+class ListenerTest(RawClientCase):
     """A listener over the localnet store with `limits`; `ask` sends one request on a fresh connection."""
 
     limits = RPCLimits()
@@ -56,17 +55,6 @@ class ListenerTest(LocalnetStoreCase):
         self.addCleanup(listener.stopListening)
         self.port = listener.getHost().port
         return listener
-
-    @defer.inlineCallbacks
-    def connect(self) -> Iterator[Any]:
-        client: RawHTTP = yield connect_raw(self.port)
-        self.addCleanup(lambda: client.closed if client.transport.disconnecting else self._close(client))
-        return client
-
-    @staticmethod
-    def _close(client: RawHTTP) -> defer.Deferred[bytes]:
-        client.transport.loseConnection()
-        return client.closed
 
     @defer.inlineCallbacks
     def ask(self, method: str, path: str, body: bytes = b"") -> Iterator[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,23 @@ def test_without_a_live_state_the_stored_set_is_loaded_once_per_height(stores: S
     for _ in range(REQUESTS):
         assert handlers.status(env, Params({}, uri=True)) == first
     assert (stores.block_reads.gets, stores.state_reads.gets) == (2, 2)
+
+
+def test_the_status_uri_body_is_encoded_once_per_new_result(stores: Stores) -> None:
+    env = make_env(stores.blocks, state_store=stores.states, validator_pub_key=node0_pub_key())
+    env.state = lambda: stores.live
+    first = handlers.status_uri_body(env)
+    assert json.loads(first) == {
+        "jsonrpc": "2.0",
+        "id": -1,
+        "result": handlers.status(env, handlers.NO_PARAMS),
+    }
+    assert all(handlers.status_uri_body(env) is first for _ in range(REQUESTS))
+    env.catching_up = lambda: True  # what /status shows changed: a new result, encoded once
+    flipped = handlers.status_uri_body(env)
+    assert json.loads(flipped)["result"]["sync_info"]["catching_up"] is True
+    assert handlers.status_uri_body(env) is flipped
+    assert stores.block_reads.gets == 4  # the two metas, once per result
 
 
 def test_the_live_state_answers_as_the_stored_sets_do(stores: Stores) -> None:

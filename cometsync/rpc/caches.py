@@ -1,8 +1,9 @@
-"""What `/status` would otherwise rebuild per request: its sync info (two block metas), node info and
-our voting power.
+"""What `/status` would otherwise rebuild per request: its result (two block metas, node info, our
+voting power) and that result encoded.
 
-They change only with a new block (or peer set), so `/status` reads nothing from the stores between
-blocks and never replays proposer priorities (voting power does not depend on them).
+They change only with a new block (or node info), so `/status` reads nothing from the stores and
+encodes no JSON between blocks, and never replays proposer priorities (voting power does not depend on
+them).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ V = TypeVar("V")
 
 
 class LastResult(Generic[K, V]):
-    """The last value built, reused while its key stays equal (a new block, a new key)."""
+    """The last value built, reused while its key stays equal (a new block, a new key); the key itself
+    first (an identity check spares comparing a big key with itself)."""
 
     def __init__(self) -> None:
         self._last: tuple[K, V] | None = None
 
     def get(self, key: K, build: Callable[[], V]) -> V:
-        if self._last is None or self._last[0] != key:
+        if self._last is None or (self._last[0] is not key and self._last[0] != key):
             self._last = (key, build())
         return self._last[1]
 
@@ -71,9 +73,10 @@ class VotingPowerCache:
 
 
 class StatusCache:
-    """The parts of `/status`, each rebuilt only when what it shows changed."""
+    """`/status`'s result, rebuilt only when what it shows changed, and its URI answer, encoded only when
+    the result is a new one."""
 
     def __init__(self) -> None:
-        self.sync_info: LastResult[tuple[int, int, bool], dict[str, object]] = LastResult()
-        self.node_info: LastResult[object, dict[str, object]] = LastResult()
+        self.result: LastResult[tuple[object, ...], dict[str, object]] = LastResult()
+        self.uri_body: LastResult[dict[str, object], bytes] = LastResult()
         self.voting_power = VotingPowerCache()

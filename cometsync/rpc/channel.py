@@ -1,5 +1,9 @@
 """The RPC's HTTP connections: the open-connection gate and the request body limit, as CometBFT's server.
 
+A plain keep-alive `GET` of a route with a prebuilt answer (`/status`, `/health`) arriving on an idle
+connection is answered by the channel itself, without a twisted.web Request (see `plain_get`); every
+other request takes twisted.web's path. Both are charged to the serving budget and reset the idle timeout.
+
 A body over `max_body_bytes` is answered as soon as it is known to be over (from Content-Length, or once
 the chunks received pass the limit) with HTTP 400 and CometBFT's invalid-request error, then the
 connection closes without reading the rest, as Go's `http.MaxBytesReader` makes its server do.
@@ -8,6 +12,7 @@ connection closes without reading the rest, as Go's `http.MaxBytesReader` makes 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.protocol import connectionDone
@@ -15,9 +20,10 @@ from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
 from cometsync.clock import DelayedCall, cancel_call
-from cometsync.rpc.envelope import envelope
+from cometsync.rpc.envelope import Answer, envelope
 from cometsync.rpc.errors import INVALID_REQUEST, RPCError
 from cometsync.rpc.limits import ConnectionGate, RPCLimits, ServingBudget
+from cometsync.rpc.plain_get import plain_get_method
 
 BODY_TOO_LARGE = RPCError(INVALID_REQUEST, "error reading request body: http: request body too large")
 HEADERS_TOO_LARGE = b"431 Request Header Fields Too Large"
@@ -28,9 +34,19 @@ IDLE_TIMEOUT_SECONDS = 10.0
 """CometBFT's read timeout (10 s), applied as Twisted's idle timeout: a silent connection is closed."""
 
 
+PrebuiltAnswers = Callable[[str], Answer | None]
+"""A method's prebuilt URI answer, or None when it has none (`RPCResource.prebuilt_answer`)."""
+
+
 def _closing_answer(status: bytes, content_type: bytes, body: bytes) -> bytes:
     head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
     return head % (status, content_type, len(body)) + body
+
+
+def _keep_alive_answer(answer: Answer, date: bytes) -> bytes:
+    status = b"500 Internal Server Error" if answer.failed else b"200 OK"
+    head = b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nDate: %s\r\nContent-Length: %d\r\n\r\n"
+    return head % (status, date, len(answer.body)) + answer.body
 
 
 class RPCChannel(http.HTTPChannel):
@@ -71,8 +87,32 @@ class RPCChannel(http.HTTPChannel):
     def dataReceived(self, data: bytes) -> None:
         """Parsing and answering what arrived is what the serving budget is charged with."""
         began = time.perf_counter()
-        super().dataReceived(data)  # type: ignore[no-untyped-call]
+        if not self._answered_plainly(data):
+            super().dataReceived(data)  # type: ignore[no-untyped-call]
         self.site.spent(self, time.perf_counter() - began)
+
+    def _answered_plainly(self, data: bytes) -> bool:
+        """Answer a plain GET of a prebuilt answer on an idle connection; False leaves `data` to Twisted."""
+        if not self._between_requests():
+            return False
+        method = plain_get_method(data, MAX_HEAD_BYTES)
+        answer = self.site.prebuilt(method) if method is not None else None
+        if answer is None:
+            return False
+        self.resetTimeout()  # type: ignore[no-untyped-call]
+        self._tcp.write(_keep_alive_answer(answer, self.site.date_header()))
+        return True
+
+    def _between_requests(self) -> bool:
+        """Nothing of a request received, parsed or being answered, and the connection stays open."""
+        return (
+            bool(self.persistent)
+            and not self._refused
+            and not self.requests
+            and not self._buffer
+            and self._receivedHeaderSize == 0
+            and bool(self.line_mode)
+        )
 
     def timeoutConnection(self) -> None:
         """Waiting for the serving budget is not idleness: the client may have a request queued."""
@@ -140,16 +180,27 @@ class RPCSite(server.Site):
     protocol = RPCChannel  # type: ignore[assignment]  # HTTP/1.1 only, no HTTP/2 negotiation
     requestFactory = RPCRequest
 
-    def __init__(self, root: resource.Resource, limits: RPCLimits, budget: ServingBudget) -> None:
+    def __init__(
+        self, root: resource.Resource, limits: RPCLimits, budget: ServingBudget, prebuilt: PrebuiltAnswers
+    ) -> None:
         super().__init__(  # type: ignore[no-untyped-call]
             root, timeout=IDLE_TIMEOUT_SECONDS, reactor=budget.clock
         )
         self.displayTracebacks = False
+        self.prebuilt = prebuilt
+        self._date: tuple[int, bytes] = (-1, b"")
         self.limits = limits
         self.gate = ConnectionGate(limits.max_open_connections)
         self.budget = budget
         self._paused: set[RPCChannel] = set()
         self._resuming: DelayedCall | None = None
+
+    def date_header(self) -> bytes:
+        """The HTTP date of now, formatted once a second."""
+        second = int(self.budget.clock.seconds())
+        if self._date[0] != second:
+            self._date = (second, http.datetimeToString(second))  # type: ignore[no-untyped-call]
+        return self._date[1]
 
     def spent(self, channel: RPCChannel, seconds: float) -> None:
         """Charge the budget; pause `channel` while the budget is overspent."""

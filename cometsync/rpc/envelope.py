@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from cometsync.rpc.errors import RPCError
 from cometsync.rpc.requests import RequestID
 
 URI_REQUEST_ID = -1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An encoded envelope; `failed`: an error answer (HTTP 500 for a URI call)."""
+
+    failed: bool
+    body: bytes
 
 
 def envelope(request_id: RequestID | None, result: object = None, error: RPCError | None = None) -> bytes:

@@ -5,6 +5,7 @@ Each returns the `result` object (or a Deferred of it) and raises `RPCError` for
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cometsync.mempool import MempoolError, tx_key
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.rpc.blocksync_status import blocksync_status_json
 from cometsync.rpc.env import BlockReader, RPCEnvironment
+from cometsync.rpc.envelope import URI_REQUEST_ID, envelope
 from cometsync.rpc.errors import InternalError
 from cometsync.rpc.params import Params
 from cometsync.rpc.shapes import (
@@ -39,6 +41,9 @@ DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 
 Result = object
+NO_PARAMS = Params({}, uri=True)
+_address = functools.lru_cache(maxsize=4)(address_of)
+"""Our validator address, hashed once instead of per `/status`."""
 Handler = Callable[[RPCEnvironment, Params], "Result | defer.Deferred[Result]"]
 
 
@@ -50,6 +55,9 @@ class Route:
     handler: Handler
     param_names: tuple[str, ...] = ()
     blocking: bool = False
+    uri_body: Callable[[RPCEnvironment], bytes] | None = None
+    """For a route without params that pollers hammer: its whole URI answer, prebuilt (raises as the
+    handler does), which the server sends without decoding params or encoding JSON per request."""
 
 
 def _time_or_epoch(time: Timestamp | None) -> str:
@@ -101,25 +109,39 @@ def _sync_info(store: BlockReader, base: int, height: int, catching_up: bool) ->
     }
 
 
-def status(env: RPCEnvironment, params: Params) -> Result:
-    """O(1): parts rebuilt only when they change, our voting power from the live state (see `caches`)."""
+def status(env: RPCEnvironment, params: Params) -> dict[str, object]:
+    """O(1): rebuilt only when what it shows changes, our voting power from the live state (`caches`)."""
     store, cache = env.block_store, env.status_cache
     base, height, catching_up = store.base, store.height, env.catching_up()
-    sync_info = cache.sync_info.get(
-        (base, height, catching_up), lambda: _sync_info(store, base, height, catching_up)
-    )
-    info = env.node_info()
+    info, pub_key = env.node_info(), env.validator_pub_key
     voting_power = 0
-    if env.validator_pub_key is not None:
+    if pub_key is not None:
         uncommitted = height if catching_up else height + 1
         voting_power = cache.voting_power.power(
-            address_of(env.validator_pub_key), uncommitted, env.state(), env.state_store.load_validators
+            _address(pub_key), uncommitted, env.state(), env.state_store.load_validators
         )
-    return {
-        "node_info": cache.node_info.get(info, lambda: node_info_json(info)),
-        "sync_info": sync_info,
-        "validator_info": validator_info_json(env.validator_pub_key, voting_power),
-    }
+    return cache.result.get(
+        (base, height, catching_up, info, pub_key, voting_power),
+        lambda: {
+            "node_info": node_info_json(info),
+            "sync_info": _sync_info(store, base, height, catching_up),
+            "validator_info": validator_info_json(pub_key, voting_power),
+        },
+    )
+
+
+def status_uri_body(env: RPCEnvironment) -> bytes:
+    """`GET /status`'s answer, encoded once per new result."""
+    result = status(env, NO_PARAMS)
+    return env.status_cache.uri_body.get(result, lambda: envelope(URI_REQUEST_ID, result))
+
+
+HEALTHY_URI_BODY = envelope(URI_REQUEST_ID, {})
+
+
+def health_uri_body(env: RPCEnvironment) -> bytes:
+    health(env, NO_PARAMS)
+    return HEALTHY_URI_BODY
 
 
 def net_info(env: RPCEnvironment, params: Params) -> Result:
@@ -259,8 +281,8 @@ def blocksync_status(env: RPCEnvironment, params: Params) -> Result:
 
 
 ROUTES: dict[str, Route] = {
-    "health": Route(health),
-    "status": Route(status),
+    "health": Route(health, uri_body=health_uri_body),
+    "status": Route(status, uri_body=status_uri_body),
     "net_info": Route(net_info),
     "blockchain": Route(blockchain, ("minHeight", "maxHeight"), blocking=True),
     "block": Route(block, ("height",), blocking=True),

@@ -7,7 +7,6 @@ import html
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twisted.internet import defer, threads
@@ -17,7 +16,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from cometsync.clock import reactor_or_global
 from cometsync.rpc.channel import RPCSite
 from cometsync.rpc.env import RPCEnvironment
-from cometsync.rpc.envelope import URI_REQUEST_ID, batch, envelope
+from cometsync.rpc.envelope import URI_REQUEST_ID, Answer, batch, envelope
 from cometsync.rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 from cometsync.rpc.handlers import ROUTES, Route
 from cometsync.rpc.limits import ConnectionGate, RPCLimits, ServingBudget
@@ -37,12 +36,6 @@ SYNC_SHARE = 0.10
 """While the node catches up, the RPC may use 10 % of the wall clock (reactor thread and workers)..."""
 SYNC_BURST_SECONDS = 0.1
 """...in bursts of up to 100 ms; a client asking for more waits (its connection is not read meanwhile)."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    failed: bool
-    body: bytes
 
 
 def _prefixed(error: RPCError, transport: str) -> RPCError:
@@ -135,13 +128,27 @@ class RPCResource(LeafResource):
             request.setResponseCode(404)
             set_header(request, b"content-type", b"text/plain; charset=utf-8")
             return b"404 page not found\n"
-        params = Params.from_query(request.args or {})
 
         def respond(answer: Answer) -> None:
             write_body(request, 500 if answer.failed else 200, JSON_CONTENT_TYPE, answer.body)
 
-        self._answer(route, params, URI_REQUEST_ID, "http").addCallback(respond)
+        prebuilt = self.prebuilt_answer(method)
+        if prebuilt is not None:
+            respond(prebuilt)
+        else:
+            params = Params.from_query(request.args or {})
+            self._answer(route, params, URI_REQUEST_ID, "http").addCallback(respond)
         return NOT_DONE_YET
+
+    def prebuilt_answer(self, method: str) -> Answer | None:
+        """The URI answer of a route with a prebuilt body (see `Route.uri_body`), else None."""
+        route = self._routes.get(method)
+        if route is None or route.uri_body is None:
+            return None
+        try:
+            return Answer(False, route.uri_body(self._env))
+        except Exception:  # answered as the handler's failure would be
+            return Answer(True, envelope(URI_REQUEST_ID, error=_as_rpc_error(Failure(), "http")))  # type: ignore[no-untyped-call]
 
     def _endpoint_list(self, request: Request) -> bytes:
         host = html.escape((request.getHeader(b"host") or b"").decode("utf-8", "replace"))
@@ -233,5 +240,6 @@ def listen_rpc(
     """Serve the RPC on `[rpc] laddr`; read `.getHost().port` for laddr :0."""
     reactor = reactor_or_global(reactor)
     budget = budget or sync_budget(env, reactor)
-    site = RPCSite(RPCResource(env, budget, limits=limits, reactor=reactor), limits, budget)
+    root = RPCResource(env, budget, limits=limits, reactor=reactor)
+    site = RPCSite(root, limits, budget, root.prebuilt_answer)
     return RPCListener(listen_http(laddr, site, reactor), site)

@@ -109,3 +109,31 @@ def test_malformed_and_over_limit_requests_get_cometbfts_answers(nodes: tuple[in
     for method, path, body in CASES:
         shown = f"{method} {path[:40]!r} {body[:40]!r}"
         assert ask(ours, method, path, body) == ask(theirs, method, path, body), shown
+
+
+def ask_polling(port: int, paths: list[str]) -> list[tuple[int, bytes, object, object]]:
+    """Plain keep-alive GETs (no body, no length, no `Connection`) on one connection, as pollers send
+    them: each answer's status, content type, envelope shape and result keys."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        received = b""
+        for path in paths:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            while b"\r\n\r\n" not in received:
+                received += sock.recv(1 << 16)
+            head, _, received = received.partition(b"\r\n\r\n")
+            headers = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+            length = int(headers[b"content-length"])
+            while len(received) < length:
+                received += sock.recv(1 << 16)
+            content, received = received[:length], received[length:]
+            result = json.loads(content).get("result")
+            keys = sorted(result) if isinstance(result, dict) else result
+            answers.append((int(head.split()[1]), headers[b"content-type"], _shape(content), keys))
+    return answers
+
+
+def test_polling_keep_alive_gets_get_cometbfts_answers(nodes: tuple[int, int]) -> None:
+    ours, theirs = nodes
+    paths = ["/status", "/health", "/status", "/health"]
+    assert ask_polling(ours, paths) == ask_polling(theirs, paths)
