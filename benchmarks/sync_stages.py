@@ -118,7 +118,7 @@ class TimedStore:
 
 
 class TimedStateStore:
-    """The node's StateStore with the two writes of every apply timed."""
+    """The node's StateStore with the write of every apply (response and state, one batch) timed."""
 
     def __init__(self, store: Any, clock: StageClock) -> None:
         self._store = store
@@ -132,11 +132,8 @@ class TimedStateStore:
         call()
         self._clock.add("state_save", time.perf_counter() - began)
 
-    def save_finalize_block_response(self, height: int, response: abci_pb2.ResponseFinalizeBlock) -> None:
-        self._timed(lambda: self._store.save_finalize_block_response(height, response))
-
-    def save(self, state: State) -> None:
-        self._timed(lambda: self._store.save(state))
+    def save(self, state: State, finalize_response: abci_pb2.ResponseFinalizeBlock | None = None) -> None:
+        self._timed(lambda: self._store.save(state, finalize_response))
 
 
 class TimedApp:

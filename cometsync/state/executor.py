@@ -1,7 +1,9 @@
-"""BlockExecutor: validate → FinalizeBlock → check → save response → Commit → save state (Go's order).
+"""BlockExecutor: validate → FinalizeBlock → check → save response and state → Commit.
 
-Saving the FinalizeBlock response before Commit and the state after it is what lets the handshake recover
-from a crash at any point without executing a block twice.
+Go saves the FinalizeBlock response before Commit and the state after it (two synced writes); we write
+both in one synced batch before Commit. A crash before Commit then leaves the state one block ahead of
+the app, which the handshake (ours and Go's) recovers by replaying that block into the app only, so no
+block is executed twice and the home stays readable by CometBFT.
 """
 
 from __future__ import annotations
@@ -48,14 +50,11 @@ class BlockExecutor:
         response = await self._app.finalize_block(request)
         crash_point("executor.after_finalize_block")
         check_finalize_response(block, response)
-        self._state_store.save_finalize_block_response(block.height, response)
-        crash_point("executor.after_save_response")
         new_state = next_state(state, block_id, block.header, response)
-        crash_point("executor.before_commit")
+        self._state_store.save(new_state, response)
+        crash_point("executor.after_save_state")
         committed = await self._app.commit(abci_pb2.RequestCommit())
         crash_point("executor.after_commit")
-        self._state_store.save(new_state)
-        crash_point("executor.after_save_state")
         self._prune(committed.retain_height)
         return new_state
 

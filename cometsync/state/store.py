@@ -7,6 +7,7 @@ heights point at them by `last_height_changed`, exactly as Go does, so each side
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -87,10 +88,13 @@ class StateStore(DatabaseOwner):
         state = self.load()
         return state if state is not None else State.from_genesis(genesis)
 
-    def save(self, state: State) -> None:
-        """Go's `Save`: the validators for height+1 (and for the first height), params for height, state."""
+    def save(self, state: State, finalize_response: abci_pb2.ResponseFinalizeBlock | None = None) -> None:
+        """Go's `Save`: the validators for height+1 (and for the first height), params for height, state;
+        with `finalize_response`, also Go's `SaveFinalizeBlockResponse` of that block, in the same batch."""
         next_height = state.last_block_height + 1
         with self._db.write_batch() as batch:
+            if finalize_response is not None:
+                self._put_finalize_response(batch, state.last_block_height, finalize_response)
             if next_height == 1:
                 next_height = state.initial_height
                 batch.put(
@@ -170,13 +174,13 @@ class StateStore(DatabaseOwner):
 
     # -- FinalizeBlock responses -----------------------------------------------------------------
 
-    def save_finalize_block_response(self, height: int, response: abci_pb2.ResponseFinalizeBlock) -> None:
-        """Saved before Commit so a crash between Commit and `save` can be recovered without re-execution."""
+    @staticmethod
+    def _put_finalize_response(batch: Any, height: int, response: abci_pb2.ResponseFinalizeBlock) -> None:
+        """`abciResponsesKey:<h>` (served by RPC) and `lastABCIResponseKey` (read by the handshake)."""
         last = state_pb2.ABCIResponsesInfo(height=height)
         last.response_finalize_block.CopyFrom(response)
-        with self._db.write_batch() as batch:
-            batch.put(abci_responses_key(height), response.SerializeToString())
-            batch.put(LAST_ABCI_RESPONSE_KEY, last.SerializeToString())
+        batch.put(abci_responses_key(height), response.SerializeToString())
+        batch.put(LAST_ABCI_RESPONSE_KEY, last.SerializeToString())
 
     def load_finalize_block_response(self, height: int) -> abci_pb2.ResponseFinalizeBlock | None:
         raw = self._get(abci_responses_key(height))

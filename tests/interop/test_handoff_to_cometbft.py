@@ -17,9 +17,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import plyvel
 import pytest
 
 from cometsync.store import BlockStore
+from cometsync.store.crashpoints import CRASH_ENV
 from tests.leveldb_files import goleveldb_dropped_batches, journal_sizes
 from tests.node_cli import (
     free_port,
@@ -177,6 +179,50 @@ def test_cometbft_holds_every_block_a_follower_synced(tmp_path: Path) -> None:
         assert block_ids(follower_rpc, range(1, synced + 1)) == ours
 
     run_cometbft(follower, tmp_path / "cometbft.log", serves_what_was_synced)
+
+
+def test_cometbft_replays_the_block_of_a_follower_killed_before_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the follower after it saved block S's state but before the app committed S (the state one
+    ahead of the app): CometBFT's handshake must replay S into the app and serve every block it holds."""
+    (producer, follower), base = make_testnet(tmp_path / "net", 1, 1)
+    producer_rpc, follower_rpc = base + 1, base + 11
+    crash_pass = 8  # the follower's 8th applied block, well inside blocksync
+    producer_node = spawn_cli(["start", "--home", str(producer)], tmp_path / "producer.log")
+    try:
+        wait_for(lambda: reached(producer_rpc, crash_pass + 10), 120, "the producer to make blocks")
+        monkeypatch.setenv(CRASH_ENV, f"executor.after_save_state:{crash_pass}")
+        follower_node = spawn_cli(["start", "--home", str(follower)], tmp_path / "follower.log")
+        monkeypatch.delenv(CRASH_ENV)
+        assert follower_node.wait(120) == -signal.SIGKILL, (tmp_path / "follower.log").read_text()
+        ours = block_ids(producer_rpc, range(1, crash_pass + 1))
+    finally:
+        assert stop_process(producer_node) == 0, (tmp_path / "producer.log").read_text()
+    stored = BlockStore.open(follower / "data" / "blockstore.db")
+    height = stored.height
+    stored.close()
+    assert height == crash_pass
+
+    def replayed_and_serves() -> None:
+        wait_for(lambda: rpc(follower_rpc, "status"), 60, "CometBFT's RPC")
+        assert rpc(follower_rpc, "status")["sync_info"]["latest_block_height"] == str(height)
+        assert rpc(follower_rpc, "abci_info")["response"]["last_block_height"] == str(height)
+        assert block_ids(follower_rpc, range(1, height + 1)) == ours
+
+    wait_for(lambda: _unlocked(follower / "data" / "kvstore.db"), 30, "the killed node's app to exit")
+    run_cometbft(follower, tmp_path / "cometbft.log", replayed_and_serves)
+    replay = f"appHeight={height - 1} storeHeight={height} stateHeight={height}"
+    assert replay in (tmp_path / "cometbft.log").read_text()  # CometBFT's handshake found the app behind
+
+
+def _unlocked(path: Path) -> bool | None:
+    """True once no process holds the LevelDB at `path` (the app child of a killed node exits on its own)."""
+    try:
+        plyvel.DB(str(path)).close()
+    except plyvel.IOError:
+        return None
+    return True
 
 
 def kvstore_transport() -> str:
