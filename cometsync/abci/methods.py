@@ -4,6 +4,7 @@ which are safe to send again after a failure. `TypedCalls` gives every client th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ METHODS: dict[str, Method] = {
 }
 
 
-class TypedCalls:
+class TypedCalls(ABC):
     """The typed face of an ABCI client; a subclass implements `_call(method, request)`.
 
     FinalizeBlock responses are checked against their block (`check_finalize_block_response`) unless
@@ -64,8 +65,9 @@ class TypedCalls:
     app_hash_size: int | None = None
     checks_finalize_block = True
 
+    @abstractmethod
     def _call(self, method: Method, request: Any) -> defer.Deferred[Any]:
-        raise NotImplementedError
+        """Send `request` for `method` on the right connection; fires with the typed response."""
 
     def echo(self, request: abci_pb2.RequestEcho) -> defer.Deferred[abci_pb2.ResponseEcho]:
         return self._call(METHODS["echo"], request)
