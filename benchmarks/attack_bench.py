@@ -53,10 +53,22 @@ from cometsync.testing.attack_peers import (
     Lowering,
     Oversized,
     Padded,
+    RequestFlood,
     TxBomb,
 )
 
-SCENARIOS = ("honest", "flood", "txbomb", "oversized", "padded", "liar", "liar-tip", "lowering", "mixed")
+SCENARIOS = (
+    "honest",
+    "flood",
+    "reqflood",
+    "txbomb",
+    "oversized",
+    "padded",
+    "liar",
+    "liar-tip",
+    "lowering",
+    "mixed",
+)
 ATTACKER_SEED = 77
 RESULT = "result "
 
@@ -68,6 +80,7 @@ def behaviours(scenario: str, args: argparse.Namespace) -> list[Maker]:
     makers: dict[str, list[Maker]] = {
         "honest": [],
         "flood": [Flood],
+        "reqflood": [RequestFlood],
         "txbomb": [lambda store: TxBomb(store, args.bomb_txs)],
         "oversized": [lambda store: Oversized(store, args.oversized_mib * 1024 * 1024)],
         "padded": [lambda store: Padded(store, 64 * 1024)],

@@ -7,9 +7,16 @@ from pathlib import Path
 
 from blocksync_fixtures import LOCALNET_CHAIN, LinkedPeer, Network, Node, make_reactor, run_until, start_clock
 
-from cometsync.blocksync.codec import BLOCKSYNC_CHANNEL, BlockRequest, decode, encode, encode_block_response
+from cometsync.blocksync.codec import (
+    BLOCKSYNC_CHANNEL,
+    BlockRequest,
+    BlockResponse,
+    decode,
+    encode,
+    encode_block_response,
+)
 from cometsync.blocksync.msg_filter import UNSOLICITED_BUDGET
-from cometsync.blocksync.reactor import BlocksyncReactor
+from cometsync.blocksync.reactor import REQUEST_BACKLOG_BUDGET, BlocksyncReactor
 from cometsync.state import State
 
 HEIGHT = 60
@@ -96,11 +103,12 @@ def test_duplicate_copies_of_an_asked_height_are_strikes_not_decodes(tmp_path: P
 
 
 class BackloggedPeer(QuietPeer):
-    """A peer that asks and never reads: its send queue stays full."""
+    """A peer that asks and never reads while `reading` is False: its send queue stays full."""
 
     def __init__(self, peer_id: str) -> None:
         super().__init__(peer_id)
         self.sent: list[bytes] = []
+        self.reading = False
 
     def send(self, channel_id: int, msg_bytes: bytes) -> bool:
         self.sent.append(msg_bytes)
@@ -109,10 +117,12 @@ class BackloggedPeer(QuietPeer):
     try_send = send
 
     def can_send(self, channel_id: int) -> bool:
-        return False
+        return self.reading
 
 
-def test_a_request_flood_from_a_peer_that_does_not_read_costs_no_store_reads(tmp_path: Path) -> None:
+def test_a_request_flood_from_a_peer_that_does_not_read_costs_no_store_reads_and_is_banned(
+    tmp_path: Path,
+) -> None:
     clock = start_clock(LOCALNET_CHAIN)
     server = Node(tmp_path / "server", LOCALNET_CHAIN)
     server.apply_chain(5)
@@ -121,7 +131,33 @@ def test_a_request_flood_from_a_peer_that_does_not_read_costs_no_store_reads(tmp
     peer = BackloggedPeer("hungry")
     reactor.add_peer(peer)
     status_sent = len(peer.sent)
-    for _ in range(1000):
+    for _ in range(REQUEST_BACKLOG_BUDGET):
         reactor.receive(BLOCKSYNC_CHANNEL, peer, encode(BlockRequest(3)))
     assert len(peer.sent) == status_sent
-    assert reactor.rejections.drops["request_backlog"] == 1000
+    assert reactor.rejections.drops["request_backlog"] == REQUEST_BACKLOG_BUDGET
+    assert peer.closed == []
+    reactor.receive(BLOCKSYNC_CHANNEL, peer, encode(BlockRequest(3)))
+    assert len(peer.sent) == status_sent
+    assert len(peer.closed) == 1 and "does not read" in peer.closed[0]
+    assert reactor.rejections.bans["request_flood"] == 1
+
+
+def test_a_peer_that_reads_again_starts_a_fresh_backlog_budget(tmp_path: Path) -> None:
+    """Big blocks may fill an honest peer's queue for a while: once it reads, its drops are forgiven."""
+    clock = start_clock(LOCALNET_CHAIN)
+    server = Node(tmp_path / "server", LOCALNET_CHAIN)
+    server.apply_chain(5)
+    reactor, _ = make_reactor(server, clock)
+    reactor.start(blocksync=False)
+    peer = BackloggedPeer("slow-reader")
+    reactor.add_peer(peer)
+    for _ in range(3):
+        peer.reading = False
+        for _ in range(REQUEST_BACKLOG_BUDGET):
+            reactor.receive(BLOCKSYNC_CHANNEL, peer, encode(BlockRequest(3)))
+        peer.reading = True
+        reactor.receive(BLOCKSYNC_CHANNEL, peer, encode(BlockRequest(3)))
+    assert peer.closed == []
+    assert reactor.rejections.drops["request_backlog"] == 3 * REQUEST_BACKLOG_BUDGET
+    served = [message for message in peer.sent if isinstance(decode(message), BlockResponse)]
+    assert len(served) == 3  # each time it read again, its request was answered

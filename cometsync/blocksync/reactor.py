@@ -53,6 +53,11 @@ from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
 
+REQUEST_BACKLOG_BUDGET = 200
+"""BlockRequests a peer may send while not reading its answers before it is banned. An honest CometBFT
+peer has at most 20 requests in flight and re-asks a height only after its 15 s timeout, so it stays
+far below this even while a few big blocks fill its send queue."""
+
 ResultT = TypeVar("ResultT")
 SEND_QUEUE_MAX_BYTES = 64 * 1024 * 1024
 """Blocks queued for one peer (an honest CometBFT peer has at most ~40 requests out)."""
@@ -130,6 +135,8 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         self._clock = clock
         self._local_address = local_address
         self._peers: dict[str, BlocksyncPeer] = {}
+        self._backlog_drops: dict[str, int] = {}
+        """BlockRequests dropped per peer since its send queue last had room."""
         start_height = max(state.last_block_height + 1, state.initial_height)
         self.pool: BlockPool[Block, ExtendedCommit] = BlockPool(start_height, clock, self.config.pool)
         capacity = max_message_size(state.consensus_params.block_max_bytes)
@@ -251,6 +258,7 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         if self._peers.get(peer.id) is peer:
             del self._peers[peer.id]
             self.filter.forget(peer.id)
+            self._backlog_drops.pop(peer.id, None)
         if self.pool.is_running:
             self._pool_call(lambda: self.pool.remove_peer(peer.id))
 
@@ -329,12 +337,19 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
     def _serve_block(self, peer: BlocksyncPeer, height: int) -> None:
         """Stored bytes go out as they are; with extensions on at `height` the extended commit is required.
 
-        A peer whose send queue is full (it asks faster than it reads) is not served: no store read."""
+        A peer whose send queue is full (it asks faster than it reads) is not served: no store read; one
+        that keeps asking while it reads nothing is a request flood, banned past REQUEST_BACKLOG_BUDGET."""
         if not peer.can_send(BLOCKSYNC_CHANNEL):
+            dropped = self._backlog_drops[peer.id] = self._backlog_drops.get(peer.id, 0) + 1
+            if dropped > REQUEST_BACKLOG_BUDGET:
+                reason = f"{dropped} BlockRequests while its send queue stayed full (it does not read)"
+                self._reject(peer, FilterRejected(reason, "request_flood"))
+                return
             self.rejections.drop(
                 peer.id, "request_backlog", f"BlockRequest {height} while its send queue is full"
             )
             return
+        self._backlog_drops.pop(peer.id, None)
         try:
             block_bytes = self.store.load_block_bytes(height)
             ext_bytes = None

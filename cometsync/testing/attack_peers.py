@@ -160,6 +160,33 @@ class Flood(Behaviour):
             self._loop.stop()
 
 
+class RequestFlood(Behaviour):
+    """Claims the range but never serves; asks for every stored height over and over and stops reading,
+    so the answers pile up on the victim's side (a peer that requests faster than it reads)."""
+
+    def __init__(self, store: BlockStore, per_tick: int = 200) -> None:
+        super().__init__(store)
+        self.per_tick = per_tick
+        self.sent = 0
+        self._loop: task.LoopingCall | None = None
+
+    def connected(self, peer: AttackPeer) -> None:
+        super().connected(peer)
+        peer.pause_reading()
+        self._loop = task.LoopingCall(self._flood, peer)
+        self._loop.start(0.01)
+
+    def _flood(self, peer: AttackPeer) -> None:
+        tip = self.store.height
+        for _ in range(self.per_tick):
+            peer.send(encode(BlockRequest(self.sent % tip + 1)))
+            self.sent += 1
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+
 def with_extra_txs(block_bytes: bytes, txs: bytes) -> bytes:
     """`block_bytes` with encoded `txs` appended to its data: still canonical, no longer the header's data."""
     fields = []
