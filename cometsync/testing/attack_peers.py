@@ -132,10 +132,10 @@ class Behaviour:
         """The connection is gone."""
 
 
-class Flood(Behaviour):
-    """Never serves what it is asked; sends real blocks nobody asked for: stale, ahead and far away."""
+class _Ticking(Behaviour):
+    """Sends `per_tick` messages every 10 ms from its connection until it is gone (`burst`)."""
 
-    def __init__(self, store: BlockStore, per_tick: int = 20) -> None:
+    def __init__(self, store: BlockStore, per_tick: int) -> None:
         super().__init__(store)
         self.per_tick = per_tick
         self.sent = 0
@@ -143,10 +143,24 @@ class Flood(Behaviour):
 
     def connected(self, peer: AttackPeer) -> None:
         super().connected(peer)
-        self._loop = task.LoopingCall(self._flood, peer)
+        self._loop = task.LoopingCall(self.burst, peer)
         self._loop.start(0.01)
 
-    def _flood(self, peer: AttackPeer) -> None:
+    def burst(self, peer: AttackPeer) -> None:
+        """One tick's messages."""
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+
+class Flood(_Ticking):
+    """Never serves what it is asked; sends real blocks nobody asked for: stale, ahead and far away."""
+
+    def __init__(self, store: BlockStore, per_tick: int = 20) -> None:
+        super().__init__(store, per_tick)
+
+    def burst(self, peer: AttackPeer) -> None:
         tip = self.store.height
         for i in range(self.per_tick):
             height = (1, tip, (self.sent * 7919) % tip + 1)[i % 3]
@@ -155,36 +169,23 @@ class Flood(Behaviour):
             peer.send(encode_block_response(block_bytes))
             self.sent += 1
 
-    def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
 
-
-class RequestFlood(Behaviour):
+class RequestFlood(_Ticking):
     """Claims the range but never serves; asks for every stored height over and over and stops reading,
     so the answers pile up on the victim's side (a peer that requests faster than it reads)."""
 
     def __init__(self, store: BlockStore, per_tick: int = 200) -> None:
-        super().__init__(store)
-        self.per_tick = per_tick
-        self.sent = 0
-        self._loop: task.LoopingCall | None = None
+        super().__init__(store, per_tick)
 
     def connected(self, peer: AttackPeer) -> None:
-        super().connected(peer)
         peer.pause_reading()
-        self._loop = task.LoopingCall(self._flood, peer)
-        self._loop.start(0.01)
+        super().connected(peer)
 
-    def _flood(self, peer: AttackPeer) -> None:
+    def burst(self, peer: AttackPeer) -> None:
         tip = self.store.height
         for _ in range(self.per_tick):
             peer.send(encode(BlockRequest(self.sent % tip + 1)))
             self.sent += 1
-
-    def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
 
 
 def with_extra_txs(block_bytes: bytes, txs: bytes) -> bytes:
