@@ -33,7 +33,7 @@ from cometsync.blocksync.codec import (
 from cometsync.blocksync.verify import Culprit, PairVerificationError, check_commits, commit_job, verify_pair
 from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
 from cometsync.state import State
-from cometsync.types import BlockIDFlag, CommitSig, ExtendedCommit, ExtendedCommitSig
+from cometsync.types import Block, BlockIDFlag, CommitSig, ExtendedCommit, ExtendedCommitSig
 
 
 def _state_at(tmp_path: Path, height: int, voteext: bool = False) -> tuple[Node, State]:
@@ -92,7 +92,7 @@ def test_verify_ahead_checks_upcoming_heights_and_rechecks_after_a_set_change(tm
     done: list[int] = []
     blocks = {h: LOCALNET_CHAIN.block(h) for h in range(151, 161)}
     with ThreadPoolExecutor(2) as pool:
-        ahead = VerifyAhead(pool, lambda: done.append(1), max_in_flight=8)
+        ahead = VerifyAhead(pool, lambda: done.append(1), max_in_flight=8, chain_proofs=False)
         for block in blocks.values():
             ahead.block_arrived(block, None)
         ahead.plan(state)
@@ -102,7 +102,7 @@ def test_verify_ahead_checks_upcoming_heights_and_rechecks_after_a_set_change(tm
     assert verdict is not None and verdict.commit_error is None
 
     node.apply_chain(152)
-    inline = VerifyAhead(InlineExecutor(), lambda: done.append(1))
+    inline = VerifyAhead(InlineExecutor(), lambda: done.append(1), chain_proofs=False)
     for block in blocks.values():
         inline.block_arrived(block, None)
     inline.plan(node.state)
@@ -112,6 +112,117 @@ def test_verify_ahead_checks_upcoming_heights_and_rechecks_after_a_set_change(tm
     assert redone == check_commits(commit_job(stale, blocks[155], None))
     assert redone is not None and redone.commit_error is not None  # 154 is signed by the new set
     assert len(done) == 11  # redone with the state's set, not reused
+
+
+class _CountingInline(InlineExecutor):
+    """Runs jobs at once and records the height of each commit it checked."""
+
+    def __init__(self) -> None:
+        self.heights: list[int] = []
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.heights.append(args[0].height)
+        return super().submit(fn, *args, **kwargs)
+
+
+def _chain_ahead(blocks: dict[int, Block]) -> tuple[VerifyAhead, _CountingInline]:
+    executor = _CountingInline()
+    ahead = VerifyAhead(executor, lambda: None)
+    for block in blocks.values():
+        ahead.block_arrived(block, None)
+    return ahead, executor
+
+
+def _sync_with(node: Node, ahead: VerifyAhead, blocks: dict[int, Block], upto: int) -> None:
+    """Verify and apply held blocks the way the sync loop does, up to `upto`."""
+    while node.state.last_block_height < upto:
+        h = node.state.last_block_height + 1
+        ahead.plan(node.state)
+        verdict = ahead.verdict_for(node.state, blocks[h + 1], None)
+        assert verdict is not None
+        state = node.state
+        verify_pair(
+            state,
+            blocks[h],
+            blocks[h + 1],
+            None,
+            verdict=verdict,
+            validate_block=lambda b, st=state: node.executor.validate_block(st, b),
+        )
+        node.apply_chain(h)
+
+
+def test_one_commit_proves_a_linked_run_of_blocks(tmp_path: Path) -> None:
+    """30 held blocks with one validator set: the commit of the highest is the only one checked."""
+    node, _ = _state_at(tmp_path, 10)
+    blocks = {h: LOCALNET_CHAIN.block(h) for h in range(11, 42)}
+    ahead, executor = _chain_ahead(blocks)
+    _sync_with(node, ahead, blocks, 40)
+    assert executor.heights == [40]
+    assert ahead.chain_proven == 29  # 11..39; 40 used its own verdict
+
+
+def test_chain_proofs_stop_at_a_validator_change_and_verify_each_height_there(tmp_path: Path) -> None:
+    """Block 152 changes the set from 154 on: 151..153 are proven by 153's commit, 154 on per height
+    until the state knows the new set, then by chain proofs again."""
+    node, _ = _state_at(tmp_path, 150)
+    blocks = {h: LOCALNET_CHAIN.block(h) for h in range(151, 200)}
+    ahead, executor = _chain_ahead(blocks)
+    _sync_with(node, ahead, blocks, 198)
+    assert executor.heights[0] == 153
+    assert len(executor.heights) < 10
+    assert node.state.last_block_height == 198
+
+
+def test_a_forged_block_in_the_run_is_caught_per_height_and_blamed_exactly(tmp_path: Path) -> None:
+    """Block 20 carries a corrupted signature in its LastCommit (hash recomputed): its header no longer
+    links to 21, the proof from 19 fails, heights are checked one by one and 20's sender is named."""
+    node, _ = _state_at(tmp_path, 10)
+    blocks = {h: LOCALNET_CHAIN.block(h) for h in range(11, 42)}
+    blocks[20] = with_bad_commit_signature(blocks[20])
+    ahead, executor = _chain_ahead(blocks)
+    _sync_with(node, ahead, blocks, 18)
+    assert 19 in executor.heights
+    ahead.plan(node.state)
+    verdict = ahead.verdict_for(node.state, blocks[20], None)
+    with pytest.raises(PairVerificationError) as info:
+        verify_pair(
+            node.state,
+            blocks[19],
+            blocks[20],
+            None,
+            verdict=verdict,
+            validate_block=lambda b: node.executor.validate_block(node.state, b),
+        )
+    assert info.value.culprit is Culprit.SECOND
+
+
+def test_a_block_that_is_not_the_committed_one_is_never_proven_by_the_chain(tmp_path: Path) -> None:
+    """A flipped tx in block 15 (data hash recomputed) breaks the link 15 -> 16: 15 is checked with
+    its own commit, which names the real block, so 15's sender is blamed."""
+    node, _ = _state_at(tmp_path, 10)
+    blocks = {h: LOCALNET_CHAIN.block(h) for h in range(11, 42)}
+    blocks[15] = (
+        with_flipped_tx(blocks[15])
+        if blocks[15].txs
+        else dataclasses.replace(
+            blocks[15], header=dataclasses.replace(blocks[15].header, app_hash=b"\x07" * 32)
+        )
+    )
+    ahead, _ = _chain_ahead(blocks)
+    _sync_with(node, ahead, blocks, 14)
+    ahead.plan(node.state)
+    verdict = ahead.verdict_for(node.state, blocks[16], None)
+    with pytest.raises(PairVerificationError) as info:
+        verify_pair(
+            node.state,
+            blocks[15],
+            blocks[16],
+            None,
+            verdict=verdict,
+            validate_block=lambda b: node.executor.validate_block(node.state, b),
+        )
+    assert info.value.culprit is Culprit.FIRST
 
 
 def _all_absent(ext: ExtendedCommit) -> ExtendedCommit:

@@ -4,6 +4,13 @@ Block j's commit arrives inside block j+1, so as soon as both are held the commi
 before j is next in line. A verdict is only handed out for the exact blocks it was computed on and if the
 validator set it used is the state's current one when j's turn comes (updates take effect at H+2, so
 heights further ahead are checked with an assumed set and re-checked when the assumption was wrong).
+
+Chain proofs: while the held headers keep the state's validator set and link by hash (header j+1's
+`last_block_id` is block j's id), one fully verified commit for the highest of them proves every block
+below it, as the light client's backward verification does: a peer cannot alter a linked block without
+breaking a hash, and forging the top needs +2/3 of the same validators CometBFT trusts for each height.
+So a commit of every height is verified only where the set changes, extensions are on or a link breaks;
+a failed chain proof falls back to per-height verdicts, which name the culprit exactly.
 """
 
 from __future__ import annotations
@@ -45,19 +52,38 @@ class _Entry:
     future: Future[CommitVerdict]
 
 
+CHAIN_PROOF_SPACING = 16
+"""A new chain proof is started once the provable run reaches this far above the newest one."""
+
+_PROVEN = CommitVerdict(None, None)
+"""The verdict for a height below a standing chain proof."""
+
+
 class VerifyAhead:
     """Keeps up to `max_in_flight` CommitJobs running for the heights at and above the state's next one.
 
     `notify_done` is called (from whatever thread completes the future) when a job finishes; the driver
-    bridges it to its event loop.
+    bridges it to its event loop. `chain_proofs=False` verifies every height's commit.
     """
 
-    def __init__(self, executor: Executor, notify_done: Callable[[], None], max_in_flight: int = 32) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        notify_done: Callable[[], None],
+        max_in_flight: int = 32,
+        *,
+        chain_proofs: bool = True,
+        proof_spacing: int = CHAIN_PROOF_SPACING,
+    ) -> None:
         self._executor = executor
         self._notify_done = notify_done
         self._max_in_flight = max_in_flight
+        self._chain_proofs = chain_proofs
+        self._proof_spacing = proof_spacing
         self._candidates: dict[int, tuple[Block, ExtendedCommit | None]] = {}
         self._entries: dict[int, _Entry] = {}
+        self.chain_proven = 0
+        """Heights whose commit was proven by a later one (their own signatures never checked)."""
 
     def block_arrived(self, block: Block, ext_commit: ExtendedCommit | None) -> None:
         """The pool accepted `block` (replacing any earlier block it held at that height)."""
@@ -70,6 +96,14 @@ class VerifyAhead:
             for height in [h for h in table if h < next_height]:
                 del table[height]
         in_flight = sum(1 for entry in self._entries.values() if not entry.future.done())
+        if self._chain_proofs:
+            if in_flight < self._max_in_flight and self._start_chain_proof(state):
+                in_flight += 1
+            # Heights with vote extensions need their own verdict; the rest wait for a chain proof.
+            enable = state.consensus_params.vote_extensions_enable_height
+            if enable == 0:
+                return
+            next_height = max(next_height, enable)
         for height, second, ext_commit in self._pairs(next_height):
             if in_flight >= self._max_in_flight:
                 return
@@ -87,6 +121,13 @@ class VerifyAhead:
         """The verdict for the pair ending in `second`, or None while it is still being computed."""
         height = second.height - 1
         entry = self._matching(height, second, ext_commit)
+        if entry is None and self._chain_proofs and ext_commit is None and self._holds(height + 1, second):
+            proof = self._chain_proof_for(state)
+            if proof is not None:
+                if not proof.done():
+                    return None
+                self.chain_proven += 1
+                return _PROVEN
         if entry is None or entry.validators_hash != state.validators.hash():
             entry = self._submit(height, commit_job(state, second, ext_commit), second, ext_commit)
         if not entry.future.done():
@@ -98,6 +139,70 @@ class VerifyAhead:
         verdict = check_commits(commit_job(state, second, ext_commit))
         del self._entries[height]
         return verdict
+
+    def _holds(self, height: int, block: Block) -> bool:
+        held = self._candidates.get(height)
+        return held is not None and held[0] is block
+
+    def _linked_run(self, state: ChainStateView, start: int) -> Iterator[int]:
+        """Heights from `start` that one commit of a higher one could prove: held with their successor,
+        signed by the state's set, without extensions, each linked by hash to the one above."""
+        validators_hash = state.validators.hash()
+        params = state.consensus_params
+        height = start
+        while height in self._candidates and height + 1 in self._candidates:
+            block = self._candidates[height][0]
+            if block.header.validators_hash != validators_hash or params.vote_extensions_enabled(height):
+                return
+            yield height
+            if self._candidates[height + 1][0].header.last_block_id != block.block_id():
+                return
+            height += 1
+
+    def _names_own_block(self, height: int) -> bool:
+        """Whether the commit for `height` (inside the block above) is for the block held at `height`."""
+        commit = self._candidates[height + 1][0].last_commit
+        return commit is not None and commit.block_id == self._candidates[height][0].block_id()
+
+    def _start_chain_proof(self, state: ChainStateView) -> bool:
+        """Submit the commit at the top of the linked run once it is `proof_spacing` above the newest
+        proof still standing (the run is walked from that proof: the verdict re-walks from the bottom)."""
+        next_height = state.last_block_height + 1
+        standing = [h for h in self._entries if h >= next_height and self._standing_proof(state, h)]
+        base = max(standing, default=next_height)
+        top = None
+        for height in self._linked_run(state, base):
+            if self._names_own_block(height):
+                top = height
+        if top is None or (standing and top < base + self._proof_spacing):
+            return False
+        second = self._candidates[top + 1][0]
+        if self._matching(top, second, None) is not None:
+            return False
+        self._submit(top, commit_job(state, second, None), second, None)
+        return True
+
+    def _standing_proof(self, state: ChainStateView, height: int) -> Future[CommitVerdict] | None:
+        """The job at `height` if it was made on the held blocks with the state's set and has not failed."""
+        if height + 1 not in self._candidates or height not in self._candidates:
+            return None
+        entry = self._matching(height, self._candidates[height + 1][0], None)
+        if entry is None or entry.validators_hash != state.validators.hash():
+            return None
+        future = entry.future
+        if future.done() and (future.exception() is not None or future.result().commit_error is not None):
+            return None
+        if not self._names_own_block(height):
+            return None
+        return future
+
+    def _chain_proof_for(self, state: ChainStateView) -> Future[CommitVerdict] | None:
+        """The lowest job in the linked run from the state's next height, if it stands (None: verify per
+        height — no proof, or the lowest one failed)."""
+        for height in self._linked_run(state, state.last_block_height + 1):
+            if self._matching(height, self._candidates[height + 1][0], None) is not None:
+                return self._standing_proof(state, height)
+        return None
 
     def _pairs(self, start: int) -> Iterator[tuple[int, Block, ExtendedCommit | None]]:
         height = start

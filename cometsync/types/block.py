@@ -24,7 +24,7 @@ from cometsync.types.evidence import (
 )
 from cometsync.types.header import Header
 from cometsync.types.merkle import hash_from_byte_slices
-from cometsync.types.part_set import BLOCK_PART_SIZE, PartSet
+from cometsync.types.part_set import BLOCK_PART_SIZE, PartSet, part_set_header_of
 from cometsync.types.rpc_json import JSONObject, b64_bytes, int_of, to_b64, unwrap_result
 
 
@@ -45,6 +45,7 @@ class Block:
     evidence: tuple[Evidence, ...]
     last_commit: Commit | None
     _proto_bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _block_id: BlockID | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def height(self) -> int:
@@ -68,9 +69,13 @@ class Block:
     def block_id(self, part_set: PartSet | None = None) -> BlockID:
         """`BlockID{Hash(), MakePartSet().Header()}`: what the next block's last commit must sign.
 
-        Pass the block's part set when it is already built (it is the costly half)."""
-        parts = part_set if part_set is not None else self.make_part_set()
-        return BlockID(self.hash() or b"", parts.header())
+        Cached: a syncing node compares it with the next header's `last_block_id` before saving it."""
+        cached = self._block_id
+        if cached is None:
+            parts = part_set.header() if part_set is not None else part_set_header_of(self.to_proto_bytes())
+            cached = BlockID(self.hash() or b"", parts)
+            object.__setattr__(self, "_block_id", cached)
+        return cached
 
     def size(self) -> int:
         return len(self.to_proto_bytes())

@@ -49,7 +49,7 @@ def _root_of_leaf_hashes(hashes: list[bytes]) -> bytes:
     return level[0]
 
 
-def hash_from_byte_slices(items: Sequence[bytes]) -> bytes:
+def hash_from_byte_slices(items: Sequence[bytes | memoryview]) -> bytes:
     """Merkle root of `items` (each hashed as a leaf); SHA-256("") for no items."""
     if not items:
         return empty_hash()
