@@ -1,10 +1,11 @@
 """Where a syncing node's time goes, stage by stage, timed from the node's side for `sync_bench.py`.
 
 The sync loop's `on_stage` hook marks when a step holds both blocks and when the pair is verified; thin
-wrappers time the block store write, the app's FinalizeBlock and Commit, and the state-store writes. Each
-block's time from the previous block being applied to its own being applied splits into: wait for block,
-verify (the signature verdict from the workers plus the checks on the loop), save, FinalizeBlock, Commit,
-state save, and the rest of apply (request building, next_state, Deferred plumbing).
+wrappers time the block store write, the app's FinalizeBlock and Commit, and the state-store writes. The
+loop's time per block splits into: wait for block, verify (the signature verdict from the workers plus the
+checks on the loop), save, wait for the previous block's Commit, FinalizeBlock, state save and the rest of
+execution (request building, next_state, Deferred plumbing). The app's Commit of block h runs beside
+block h+1's wait, verify and save, so it is reported apart: it only costs what those do not cover.
 """
 
 from __future__ import annotations
@@ -26,19 +27,15 @@ T = TypeVar("T")
 
 @dataclass
 class StageTimes:
-    """Seconds per stage, summed over the counted blocks."""
+    """Seconds per stage of the loop, summed over the counted blocks."""
 
     wait_for_block: float = 0.0
     verify: float = 0.0
     save_block: float = 0.0
+    wait_for_previous_commit: float = 0.0
     finalize_block: float = 0.0
-    commit: float = 0.0
     state_save: float = 0.0
-    apply_other: float = 0.0
-
-    def add(self, other: StageTimes) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+    execute_other: float = 0.0
 
     def rows(self, blocks: int) -> list[tuple[str, float]]:
         """(stage, milliseconds per block)."""
@@ -47,28 +44,32 @@ class StageTimes:
 
 
 class StageClock:
-    """Collects one block's stage times and adds them up once it is applied (the first block is not
-    counted: its wait is the start-up)."""
+    """Adds up stage times over the sync (the first block's wait is the start-up and is not counted)."""
 
     def __init__(self) -> None:
         self.totals = StageTimes()
+        self.commit_seconds = 0.0
+        """The app's Commit, which overlaps the next block's wait, verify and save."""
         self.blocks = 0
         self.first_apply: float | None = None
         self.last_applied = 0.0
-        self._block = StageTimes()
-        self._ready_at: float | None = None
+        self._free_at: float | None = None
         self._blocks_at: float | None = None
-        self._verified_at: float | None = None
+        self._saved_at: float | None = None
+        self._execute_stages = 0.0
 
     def on_stage(self, stage: str) -> None:
         now = time.perf_counter()
         if stage == "blocks" and self._blocks_at is None:
             self._blocks_at = now
-        elif stage == "verified":
-            self._verified_at = now
+        elif stage == "verified" and self._blocks_at is not None:
+            if self._free_at is not None:
+                self.totals.wait_for_block += max(0.0, self._blocks_at - self._free_at)
+            self.totals.verify += now - self._blocks_at
+            self._blocks_at = None
 
     def timed(self, stage: str, result: defer.Deferred[T], began: float) -> defer.Deferred[T]:
-        """Add the time from `began` until `result` fires to `stage` of the current block."""
+        """Add the time from `began` until `result` fires to `stage`."""
 
         def done(value: T) -> T:
             self.add(stage, time.perf_counter() - began)
@@ -77,25 +78,31 @@ class StageClock:
         return result.addCallback(done)
 
     def add(self, stage: str, seconds: float) -> None:
-        setattr(self._block, stage, getattr(self._block, stage) + seconds)
+        if stage == "commit":
+            self.commit_seconds += seconds
+            return
+        if stage == "save_block":
+            self._saved_at = time.perf_counter()
+        elif stage in ("finalize_block", "state_save"):
+            self._execute_stages += seconds
+        setattr(self.totals, stage, getattr(self.totals, stage) + seconds)
 
-    def apply_started(self) -> float:
+    def execute_started(self) -> float:
         now = time.perf_counter()
         if self.first_apply is None:
             self.first_apply = now
+        if self._saved_at is not None:
+            self.totals.wait_for_previous_commit += now - self._saved_at
+            self._saved_at = None
+        self._execute_stages = 0.0
         return now
 
-    def applied(self, apply_seconds: float) -> None:
+    def executed(self, execute_seconds: float) -> None:
+        """The block's state is saved: the loop is free to take the next block."""
         now = time.perf_counter()
-        block = self._block
-        block.apply_other = apply_seconds - block.finalize_block - block.commit - block.state_save
-        if self._ready_at is not None and self._blocks_at is not None and self._verified_at is not None:
-            block.wait_for_block = self._blocks_at - self._ready_at
-            block.verify = self._verified_at - self._blocks_at
-            self.totals.add(block)
-            self.blocks += 1
-        self._block = StageTimes()
-        self._ready_at, self._blocks_at, self._verified_at = now, None, None
+        self.totals.execute_other += execute_seconds - self._execute_stages
+        self.blocks += 1
+        self._free_at = now
         self.last_applied = now
 
 
@@ -158,7 +165,7 @@ class TimedApp:
 
 
 class TimedExecutor:
-    """The node's BlockExecutor, telling the clock when each apply starts and ends."""
+    """The node's BlockExecutor, telling the clock when each execution starts and ends."""
 
     def __init__(self, executor: BlockExecutor, clock: StageClock) -> None:
         self._executor = executor
@@ -167,11 +174,14 @@ class TimedExecutor:
     def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
         self._executor.validate_block(state, block, skip_last_commit)
 
-    def apply_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
-        began = self._clock.apply_started()
+    def execute_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+        began = self._clock.execute_started()
 
-        def applied(new_state: State) -> State:
-            self._clock.applied(time.perf_counter() - began)
+        def executed(new_state: State) -> State:
+            self._clock.executed(time.perf_counter() - began)
             return new_state
 
-        return self._executor.apply_verified_block(state, block_id, block).addCallback(applied)
+        return self._executor.execute_verified_block(state, block_id, block).addCallback(executed)
+
+    def settled(self) -> defer.Deferred[None]:
+        return self._executor.settled()

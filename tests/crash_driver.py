@@ -1,4 +1,5 @@
-"""Applies a real fixture chain into a cometsync home the way blocksync does (save block, then apply).
+"""Applies a real fixture chain into a cometsync home the way blocksync does: block h+1 is saved while the
+app commits h, then executed once that Commit returned.
 
 Run as a script by the crash tests (`python crash_driver.py HOME ADDRESS UPTO`, with COMETSYNC_CRASH_AT
 set to SIGKILL it at a named point); imported by the state tests for `open_stores` and `sync_chain`.
@@ -94,11 +95,14 @@ async def sync_chain(
         for height in range(state.last_block_height + 1, upto + 1):
             block = chain.block(height)
             part_set = PartSet.from_data(block.to_proto_bytes())
-            if block_store.height < height:
+            if block_store.height < height:  # while the app may still be committing height - 1
                 block_store.save_block(block, part_set, chain.seen_commit(height), chain.ext_commit(height))
-            state = await executor.apply_block(state, BlockID(block.hash(), part_set.header()), block)
+            executor.validate_block(state, block)
+            block_id = BlockID(block.hash(), part_set.header())
+            state = await executor.execute_verified_block(state, block_id, block)
             if after_block is not None:
                 after_block(state)
+        await executor.settled()
         return state
     finally:
         block_store.close()

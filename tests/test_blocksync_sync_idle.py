@@ -14,9 +14,11 @@ from blocksync_fixtures import (
     start_clock,
 )
 from test_blocksync_sync import serving_node
-from twisted.internet import defer
+from twisted.internet import defer, task
 
+from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
+from cometsync.state import State
 
 
 class GatedCommitApp(InProcessApp):
@@ -37,30 +39,52 @@ class GatedCommitApp(InProcessApp):
             gate.callback(response)
 
 
-def test_idle_fires_once_the_block_being_applied_is_committed(tmp_path: Path) -> None:
+class RecordingGatedApp(GatedCommitApp):
+    """Also records the height of every FinalizeBlock, to see which block runs while a Commit is held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finalized: list[int] = []
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
+        self.finalized.append(request.height)
+        return super().finalize_block(request)
+
+
+def _syncing(tmp_path: Path, app: GatedCommitApp) -> tuple[Node, BlocksyncReactor[State], task.Clock]:
     clock = start_clock(LOCALNET_CHAIN)
-    app = GatedCommitApp()
     syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN, app)
     syncer_reactor, _ = make_reactor(syncer, clock)
     server_reactor, _ = make_reactor(serving_node(tmp_path / "server", 20), clock)
     Network(clock).connect(server_reactor, "server", syncer_reactor, "syncer")
     server_reactor.start(blocksync=False)
+    return syncer, syncer_reactor, clock
+
+
+def test_idle_fires_once_the_block_being_applied_is_committed(tmp_path: Path) -> None:
+    app = RecordingGatedApp()
+    syncer, syncer_reactor, clock = _syncing(tmp_path, app)
     loop = syncer_reactor.loop
     idle_before: list[None] = []
     loop.idle().addCallback(idle_before.append)
     assert idle_before == [None]  # nothing applied yet: fires at once
 
     syncer_reactor.start()
-    assert run_until(clock, lambda: loop.applying, max_seconds=30)
+    assert run_until(clock, lambda: syncer.block_store.height == 2, max_seconds=30)
     waited: list[None] = []
     loop.idle().addCallback(waited.append)
     syncer_reactor.stop()
     clock.advance(5)
-    assert waited == [] and loop.applying and len(app.held) == 1
+    # Block 2 was saved while block 1's Commit is held; it is not executed before that Commit returns.
+    assert waited == [] and loop.applying and len(app.held) == 1 and app.finalized == [1]
 
     app.release()
+    assert waited == [] and app.finalized == [1, 2] and len(app.held) == 1  # the saved block completes
+    app.release()
     assert waited == [None] and not loop.applying
-    assert syncer.block_store.height == loop.state.last_block_height == 1
+    assert syncer.block_store.height == loop.state.last_block_height == 2
     clock.advance(5)
-    assert app.held == [] and loop.state.last_block_height == 1  # stopped: no further block is applied
+    assert app.held == [] and loop.state.last_block_height == 2  # stopped: no further block is applied
     syncer.close()

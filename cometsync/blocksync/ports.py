@@ -74,6 +74,12 @@ class BlockApplier(Protocol[StateT]):
 
     def validate_block(self, state: StateT, block: Block, skip_last_commit: bool = False) -> None: ...
 
-    def apply_verified_block(
+    def execute_verified_block(
         self, state: StateT, block_id: BlockID, block: Block
-    ) -> defer.Deferred[StateT]: ...
+    ) -> defer.Deferred[StateT]:
+        """Fires with the saved new state; the app's Commit may still be in flight."""
+        ...
+
+    def settled(self) -> defer.Deferred[None]:
+        """Fires once the last Commit returned (fails if it failed)."""
+        ...

@@ -2,7 +2,9 @@
 
 A small state machine on the reactor's clock: `poke()` schedules one step (`callLater(0)`, so a block's
 arrival is processed at once without recursing); a step either waits (missing block, verdict still
-computing, block being applied) or verifies, saves and starts applying the next block.
+computing, block being executed, next block already saved) or verifies, saves and starts executing the
+next block. While the app commits block h, block h+1 is verified and saved; it is executed once that
+Commit has returned (the executor's order: FinalizeBlock h+1 never overtakes Commit h).
 """
 
 from __future__ import annotations
@@ -71,19 +73,24 @@ class SyncLoop(Generic[StateT]):
         self._on_fatal = on_fatal
         self._call: DelayedCall | None = None
         self._applying = False
+        self._committing = False
+        self._prepared: VerifiedBlock | None = None
+        """Saved while the previous block's Commit is in flight; executed once it returns."""
         self._apply_started = 0.0
         self._stopped = False
+        self._failed = False
         self._idle_waiters: list[defer.Deferred[None]] = []
         self.on_stage: Callable[[str], None] | None = None
         """Timing hook (benchmarks): "blocks" when a step holds both blocks, "verified" before applying."""
 
     @property
     def applying(self) -> bool:
-        return self._applying
+        """A block is being executed or committed, or saved and waiting to be executed."""
+        return self._applying or self._committing or self._prepared is not None
 
     def idle(self) -> defer.Deferred[None]:
         """Fires once no block is being applied (at once if none is): a shutdown waits for the commit."""
-        if not self._applying:
+        if not self.applying:
             return defer.succeed(None)
         waiter: defer.Deferred[None] = defer.Deferred()
         self._idle_waiters.append(waiter)
@@ -96,7 +103,7 @@ class SyncLoop(Generic[StateT]):
 
     def poke(self) -> None:
         """Something changed (block arrived, verdict ready, block applied): try a step soon."""
-        if self._stopped or self._call is not None or self._applying:
+        if self._stopped or self._call is not None or self._applying or self._prepared is not None:
             return
         self._call = self._clock.callLater(0, self._step)
 
@@ -108,7 +115,7 @@ class SyncLoop(Generic[StateT]):
 
     def _step(self) -> None:
         self._call = None
-        if self._stopped or self._applying:  # a poke from plan() below may have queued a step meanwhile
+        if self._stopped or self._applying or self._prepared is not None:  # a poke may have queued a step
             return
         self._ahead.plan(self.state)
         first, second, ext_commit = self._pool.peek_two_blocks()
@@ -148,28 +155,50 @@ class SyncLoop(Generic[StateT]):
 
     def _apply(self, verified: VerifiedBlock) -> None:
         """Pop first, as CometBFT does: once verified the block is ours, whatever the pool hears next."""
-        self._applying = True
-        self._apply_started = self._clock.seconds()
         header_time = verified.block.header.time.unix_nanos() / NANOS_PER_SECOND
         self._pool_call(lambda: self._pool.pop_request(header_time))
-        applied = defer.maybeDeferred(self._save_and_apply, verified)
-        applied.addCallbacks(self._applied, self._fail, callbackArgs=(verified,))
+        block, parts, seen, ext = verified.block, verified.part_set, verified.seen_commit, verified.ext_commit
+        saved = defer.maybeDeferred(self._store.save_block, block, parts, seen, ext)
+        saved.addCallbacks(self._saved, self._fail, callbackArgs=(verified,))
 
-    def _save_and_apply(self, verified: VerifiedBlock) -> defer.Deferred[StateT]:
-        self._store.save_block(verified.block, verified.part_set, verified.seen_commit, verified.ext_commit)
-        return self._executor.apply_verified_block(self.state, verified.block_id, verified.block)
+    def _saved(self, _: None, verified: VerifiedBlock) -> None:
+        if self._committing:
+            self._prepared = verified
+        else:
+            self._execute(verified)
 
-    def _applied(self, new_state: StateT, verified: VerifiedBlock) -> None:
+    def _execute(self, verified: VerifiedBlock) -> None:
+        self._applying = True
+        self._apply_started = self._clock.seconds()
+        executed = defer.maybeDeferred(
+            self._executor.execute_verified_block, self.state, verified.block_id, verified.block
+        )
+        executed.addCallbacks(self._executed, self._fail, callbackArgs=(verified,))
+
+    def _executed(self, new_state: StateT, verified: VerifiedBlock) -> None:
         self._applying = False
+        self._committing = True
         self._metrics.apply_seconds.observe(self._clock.seconds() - self._apply_started)
         self.state = new_state
         self.blocks_synced += 1
         self._on_applied(verified, new_state)
+        self._executor.settled().addCallbacks(self._committed, self._fail)
+        self.poke()
+
+    def _committed(self, _: None) -> None:
+        self._committing = False
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            self._execute(prepared)
+            return
         self.poke()
         self._notify_idle()
 
     def _fail(self, failure: Failure) -> None:
-        self._applying = False
+        self._applying = self._committing = False
+        self._prepared = None
         self.stop()
-        self._on_fatal(failure)
+        if not self._failed:
+            self._failed = True
+            self._on_fatal(failure)
         self._notify_idle()

@@ -4,11 +4,16 @@ Go saves the FinalizeBlock response before Commit and the state after it (two sy
 both in one synced batch before Commit. A crash before Commit then leaves the state one block ahead of
 the app, which the handshake (ours and Go's) recovers by replaying that block into the app only, so no
 block is executed twice and the home stays readable by CometBFT.
+
+`execute_verified_block` returns once the state is saved and leaves the app's Commit in flight, so a
+syncing node can verify and save the next block meanwhile; the next FinalizeBlock always waits for that
+Commit. The extra crash state (store = state + 1 = app + 2) is Go's "app further behind" replay case.
 """
 
 from __future__ import annotations
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state.app_conn import ConsensusApp
@@ -28,6 +33,9 @@ class BlockExecutor:
         self._state_store = state_store
         self._block_store = block_store
         self._app = app
+        self._committing = False
+        self._commit_failure: Failure | None = None
+        self._settle_waiters: list[defer.Deferred[None]] = []
 
     def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
         validate_block(state, block, skip_last_commit)
@@ -41,10 +49,31 @@ class BlockExecutor:
         return self.apply_verified_block(state, block_id, block)
 
     def apply_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
-        """Execute a block the caller already validated (e.g. blocksync after `validate_block`)."""
-        return defer.ensureDeferred(self._apply(state, block_id, block))
+        """Execute a block the caller already validated, through the app's Commit."""
+        return defer.ensureDeferred(self._apply_and_settle(state, block_id, block))
 
-    async def _apply(self, state: State, block_id: BlockID, block: Block) -> State:
+    def execute_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+        """Execute a validated block; fires with the saved new state while the app's Commit is still in
+        flight (`settled` says when it returned)."""
+        return defer.ensureDeferred(self._execute(state, block_id, block))
+
+    def settled(self) -> defer.Deferred[None]:
+        """Fires once no Commit is in flight; fails, now and for good, if a Commit failed."""
+        if self._commit_failure is not None:
+            return defer.fail(self._commit_failure)
+        if not self._committing:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._settle_waiters.append(waiter)
+        return waiter
+
+    async def _apply_and_settle(self, state: State, block_id: BlockID, block: Block) -> State:
+        new_state = await self._execute(state, block_id, block)
+        await self.settled()
+        return new_state
+
+    async def _execute(self, state: State, block_id: BlockID, block: Block) -> State:
+        await self.settled()
         request = finalize_block_request(block, state.last_validators, state.initial_height)
         crash_point("executor.before_finalize_block")
         response = await self._app.finalize_block(request)
@@ -53,10 +82,25 @@ class BlockExecutor:
         new_state = next_state(state, block_id, block.header, response)
         self._state_store.save(new_state, response)
         crash_point("executor.after_save_state")
+        self._committing = True
+        defer.ensureDeferred(self._commit()).addBoth(self._commit_returned)
+        return new_state
+
+    async def _commit(self) -> None:
         committed = await self._app.commit(abci_pb2.RequestCommit())
         crash_point("executor.after_commit")
         self._prune(committed.retain_height)
-        return new_state
+
+    def _commit_returned(self, result: Failure | None) -> None:
+        self._committing = False
+        if isinstance(result, Failure):
+            self._commit_failure = result
+        waiters, self._settle_waiters = self._settle_waiters, []
+        for waiter in waiters:
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(None)
 
     def _prune(self, retain_height: int) -> None:
         """Honour the app's `retain_height` (block store only), as Go's `pruneBlocks`."""
