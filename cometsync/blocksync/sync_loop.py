@@ -22,6 +22,7 @@ from cometsync.blocksync.verify import PairVerificationError, VerifiedBlock, ver
 from cometsync.blocksync.verify_ahead import VerifyAhead
 from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.pool import BlockPool
+from cometsync.store.crashpoints import crash_point
 from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class SyncLoop(Generic[StateT]):
 
     def _saved(self, _: None, verified: VerifiedBlock) -> None:
         if self._committing:
+            crash_point("blocksync.saved_during_commit")  # store = state + 1, the app at state or one behind
             self._prepared = verified
         else:
             self._execute(verified)
