@@ -60,8 +60,13 @@ class _Wire(protocol.Protocol):
             set_no_delay(True)  # one small request, one small answer: Nagle would add 40 ms to each
 
     def send(self, data: bytes) -> None:
+        """Write now: Twisted would send the buffer only at its next poll, after any timed calls (such
+        as the sync loop's next step) that are due first, so the app would wait on our CPU work."""
         transport: Any = self.transport
         transport.write(data)
+        push = getattr(transport, "doWrite", None)
+        if push is not None and transport.connected:
+            push()  # a would-block or a lost connection is left to the reactor's next poll, as before
 
     def hang_up(self) -> None:
         transport: Any = self.transport
