@@ -52,6 +52,7 @@ from cometsync.p2p.switch import Switch
 from cometsync.pool import PoolConfig
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
+from cometsync.store.blocking import run_in_thread
 from cometsync.testing import BlockPlan, ChainBuilder, DevnetSpec, kvstore_txs
 from cometsync.types import Block, BlockID, Commit, ValidatorSet
 
@@ -307,7 +308,8 @@ async def _sync_with(
     """The sync itself, on an app already connected (its connections are the node's: `AppConns`)."""
     state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
     timed_states = cast(StateStore, TimedStateStore(state_store, stages))
-    executor = BlockExecutor(timed_states, block_store, TimedApp(app, stages))
+    writes = run_in_thread(reactor)  # as the node does
+    executor = BlockExecutor(timed_states, block_store, TimedApp(app, stages), writes)
     handoff: DeferredHandoff[State] = DeferredHandoff()
     syncer = BlocksyncReactor(
         state,
@@ -317,6 +319,7 @@ async def _sync_with(
         reactor,
         verify_executor=executor_pool,
         call_from_thread=reactor.callFromThread,
+        run_blocking=writes,
     )
     syncer.loop.on_stage = stages.on_stage
     switch = Switch(NodeKey(PrivKey(bytes([1]) * 32)), state.chain_id, "syncer", reactor=reactor)

@@ -21,6 +21,7 @@ from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
+from cometsync.store.blocking import RunBlocking, run_inline
 from cometsync.store.db import open_db
 from cometsync.types import Block, Commit, ExtendedCommit, Header
 
@@ -235,6 +236,7 @@ def make_reactor(
     handoff: DeferredHandoff[State] | None = None,
     config: ReactorConfig | None = None,
     local_address: bytes | None = None,
+    run_blocking: RunBlocking = run_inline,
 ) -> tuple[BlocksyncReactor[State], DeferredHandoff[State]]:
     handoff = handoff or DeferredHandoff()
     reactor = BlocksyncReactor(
@@ -245,6 +247,7 @@ def make_reactor(
         clock,
         config=config,
         local_address=local_address,
+        run_blocking=run_blocking,
     )
     return reactor, handoff
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from blocksync_fixtures import (
@@ -19,6 +20,7 @@ from twisted.internet import defer, task
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import State
+from cometsync.store.blocking import RunBlocking, run_inline
 
 
 class GatedCommitApp(InProcessApp):
@@ -53,10 +55,30 @@ class RecordingGatedApp(GatedCommitApp):
         return super().finalize_block(request)
 
 
-def _syncing(tmp_path: Path, app: GatedCommitApp) -> tuple[Node, BlocksyncReactor[State], task.Clock]:
+class HeldWrites:
+    """Runs block writes only when the test releases them, as a slow disk on the writer thread would."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Callable[[], None], defer.Deferred[None]]] = []
+
+    def __call__(self, write: Callable[[], None]) -> defer.Deferred[None]:
+        done: defer.Deferred[None] = defer.Deferred()
+        self.held.append((write, done))
+        return done
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for write, done in held:
+            write()
+            done.callback(None)
+
+
+def _syncing(
+    tmp_path: Path, app: GatedCommitApp, writes: RunBlocking = run_inline
+) -> tuple[Node, BlocksyncReactor[State], task.Clock]:
     clock = start_clock(LOCALNET_CHAIN)
     syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN, app)
-    syncer_reactor, _ = make_reactor(syncer, clock)
+    syncer_reactor, _ = make_reactor(syncer, clock, run_blocking=writes)
     server_reactor, _ = make_reactor(serving_node(tmp_path / "server", 20), clock)
     Network(clock).connect(server_reactor, "server", syncer_reactor, "syncer")
     server_reactor.start(blocksync=False)
@@ -87,4 +109,28 @@ def test_idle_fires_once_the_block_being_applied_is_committed(tmp_path: Path) ->
     assert syncer.block_store.height == loop.state.last_block_height == 2
     clock.advance(5)
     assert app.held == [] and loop.state.last_block_height == 2  # stopped: no further block is applied
+    syncer.close()
+
+
+def test_idle_waits_for_a_block_write_that_outlives_the_commit_before_it(tmp_path: Path) -> None:
+    """Block 2's write is still running when block 1's Commit returns: idle() must not fire until block 2
+    is written, executed and committed (a shutdown would otherwise close the app under it)."""
+    app = RecordingGatedApp()
+    writes = HeldWrites()
+    syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes)
+    loop = syncer_reactor.loop
+    syncer_reactor.start()
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    writes.release()  # block 1 written; FinalizeBlock 1 runs, its Commit is held
+    assert run_until(clock, lambda: len(writes.held) == 1 and len(app.held) == 1, max_seconds=30)
+    waited: list[None] = []
+    loop.idle().addCallback(waited.append)
+    syncer_reactor.stop()
+    app.release()  # Commit 1 returns while block 2's write is still held
+    assert waited == [] and loop.applying and app.finalized == [1]
+    writes.release()  # block 2 written: executed at once, as the Commit before it returned
+    assert waited == [] and app.finalized == [1, 2]
+    app.release()
+    assert waited == [None] and not loop.applying
+    assert syncer.block_store.height == loop.state.last_block_height == 2
     syncer.close()

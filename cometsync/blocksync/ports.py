@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 from twisted.internet import defer
 
+from cometsync.store.db import PendingWrite
 from cometsync.types import Block, BlockID, Commit, ConsensusParams, ExtendedCommit, PartSet, ValidatorSet
 
 
@@ -64,9 +65,11 @@ class BlockReader(Protocol):
 class BlockWriter(BlockReader, Protocol):
     """The block store as the sync loop uses it: serve, and persist each verified block."""
 
-    def save_block(
+    def stage_block(
         self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
-    ) -> None: ...
+    ) -> PendingWrite:
+        """The block's synced batch, encoded now; its `write()` may run on another thread."""
+        ...
 
 
 class BlockApplier(Protocol[StateT]):

@@ -22,6 +22,7 @@ from cometsync.blocksync.verify import PairVerificationError, VerifiedBlock, ver
 from cometsync.blocksync.verify_ahead import VerifyAhead
 from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.pool import BlockPool
+from cometsync.store.blocking import RunBlocking, run_inline
 from cometsync.store.crashpoints import crash_point
 from cometsync.types import Block, ExtendedCommit
 
@@ -44,7 +45,7 @@ class SyncLoop(Generic[StateT]):
     `pool_call` runs a pool method and has the owner act on the actions it queued (requests, bans);
     `on_applied` sees every applied block; `metrics` gets verify and apply times (on `clock`);
     `on_fatal` gets an apply/store failure, after which the loop stops (CometBFT panics: the local state
-    can no longer follow the chain) and the owner reports it.
+    can no longer follow the chain) and the owner reports it. `run_blocking` runs each block's synced write.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class SyncLoop(Generic[StateT]):
         pool_call: PoolCall,
         on_applied: Callable[[VerifiedBlock, StateT], None],
         on_fatal: Callable[[Failure], None],
+        run_blocking: RunBlocking = run_inline,
     ) -> None:
         self.state = state
         self.blocks_synced = 0
@@ -72,8 +74,10 @@ class SyncLoop(Generic[StateT]):
         self._pool_call = pool_call
         self._on_applied = on_applied
         self._on_fatal = on_fatal
+        self._run_blocking = run_blocking
         self._call: DelayedCall | None = None
         self._applying = False
+        self._saving = False
         self._committing = False
         self._prepared: VerifiedBlock | None = None
         """Saved while the previous block's Commit is in flight; executed once it returns."""
@@ -87,7 +91,11 @@ class SyncLoop(Generic[StateT]):
     @property
     def applying(self) -> bool:
         """A block is being executed or committed, or saved and waiting to be executed."""
-        return self._applying or self._committing or self._prepared is not None
+        return self._committing or self._stepping_blocked()
+
+    def _stepping_blocked(self) -> bool:
+        """A block is being saved or executed, or saved and waiting: the next one cannot be verified yet."""
+        return self._applying or self._saving or self._prepared is not None
 
     def idle(self) -> defer.Deferred[None]:
         """Fires once no block is being applied (at once if none is): a shutdown waits for the commit."""
@@ -98,13 +106,15 @@ class SyncLoop(Generic[StateT]):
         return waiter
 
     def _notify_idle(self) -> None:
+        if self.applying:
+            return
         waiters, self._idle_waiters = self._idle_waiters, []
         for waiter in waiters:
             waiter.callback(None)
 
     def poke(self) -> None:
         """Something changed (block arrived, verdict ready, block applied): try a step soon."""
-        if self._stopped or self._call is not None or self._applying or self._prepared is not None:
+        if self._stopped or self._call is not None or self._stepping_blocked():
             return
         self._call = self._clock.callLater(0, self._step)
 
@@ -116,7 +126,7 @@ class SyncLoop(Generic[StateT]):
 
     def _step(self) -> None:
         self._call = None
-        if self._stopped or self._applying or self._prepared is not None:  # a poke may have queued a step
+        if self._stopped or self._stepping_blocked():  # a poke may have queued a step meanwhile
             return
         self._ahead.plan(self.state)
         first, second, ext_commit = self._pool.peek_two_blocks()
@@ -159,10 +169,13 @@ class SyncLoop(Generic[StateT]):
         header_time = verified.block.header.time.unix_nanos() / NANOS_PER_SECOND
         self._pool_call(lambda: self._pool.pop_request(header_time))
         block, parts, seen, ext = verified.block, verified.part_set, verified.seen_commit, verified.ext_commit
-        saved = defer.maybeDeferred(self._store.save_block, block, parts, seen, ext)
+        self._saving = True
+        saved = defer.maybeDeferred(self._store.stage_block, block, parts, seen, ext)
+        saved.addCallback(lambda pending: self._run_blocking(pending.write))
         saved.addCallbacks(self._saved, self._fail, callbackArgs=(verified,))
 
     def _saved(self, _: None, verified: VerifiedBlock) -> None:
+        self._saving = False
         if self._committing:
             crash_point("blocksync.saved_during_commit")  # store = state + 1, the app at state or one behind
             self._prepared = verified
@@ -197,7 +210,7 @@ class SyncLoop(Generic[StateT]):
         self._notify_idle()
 
     def _fail(self, failure: Failure) -> None:
-        self._applying = self._committing = False
+        self._applying = self._saving = self._committing = False
         self._prepared = None
         self.stop()
         if not self._failed:

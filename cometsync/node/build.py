@@ -29,6 +29,7 @@ from cometsync.pool import PoolConfig
 from cometsync.rpc import BlocksyncView, RPCEnvironment, SyncProgress
 from cometsync.state import BlockExecutor, State, StateStore
 from cometsync.store import BlockStore
+from cometsync.store.blocking import run_in_thread
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def build_node(
     chosen = decide_engine(config.cometsync.consensus_engine, state, identity.validator_key)
     config.override("cometsync.consensus_engine", chosen)  # "auto" resolved: logs and RPC show the engine
     factory = load_engine_factory(chosen)
-    executor = BlockExecutor(state_store, block_store, app)
+    writes = run_in_thread(reactor)  # synced LevelDB writes off the reactor thread
+    executor = BlockExecutor(state_store, block_store, app, writes)
     mempool = Mempool(app, height=state.last_block_height) if factory.needs_mempool else None
     handoff: DeferredHandoff[State] = DeferredHandoff()
     validator = identity.validator_key
@@ -101,6 +103,7 @@ def build_node(
         verify_executor=verify_executor,
         call_from_thread=reactor.callFromThread,
         config=ReactorConfig(pool=_pool_config(config)),
+        run_blocking=writes,
     )
     switch = Switch(identity.node_key, state.chain_id, config.base.moniker, _switch_config(config), reactor)
     switch.add_reactor("BLOCKSYNC", blocksync)

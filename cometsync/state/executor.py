@@ -22,6 +22,7 @@ from cometsync.state.store import StateStore
 from cometsync.state.transition import check_finalize_response, finalize_block_request, next_state
 from cometsync.state.validation import validate_block
 from cometsync.store import BlockStore
+from cometsync.store.blocking import RunBlocking, run_inline
 from cometsync.store.crashpoints import crash_point
 from cometsync.types import Block, BlockID, ValidatorSet
 
@@ -29,10 +30,19 @@ from cometsync.types import Block, BlockID, ValidatorSet
 class BlockExecutor:
     """Applies blocks to the app and the stores; `apply_block` resolves to the new State."""
 
-    def __init__(self, state_store: StateStore, block_store: BlockStore, app: ConsensusApp) -> None:
+    def __init__(
+        self,
+        state_store: StateStore,
+        block_store: BlockStore,
+        app: ConsensusApp,
+        run_blocking: RunBlocking = run_inline,
+    ) -> None:
+        """`run_blocking` runs the synced state write (pass `run_in_thread(reactor)` to keep the reactor
+        thread free while LevelDB syncs)."""
         self._state_store = state_store
         self._block_store = block_store
         self._app = app
+        self._run_blocking = run_blocking
         self._committing = False
         self._commit_failure: Failure | None = None
         self._settle_waiters: list[defer.Deferred[None]] = []
@@ -80,7 +90,7 @@ class BlockExecutor:
         crash_point("executor.after_finalize_block")
         check_finalize_response(block, response)
         new_state = next_state(state, block_id, block.header, response)
-        self._state_store.save(new_state, response)
+        await self._run_blocking(self._state_store.stage_save(new_state, response).write)
         crash_point("executor.after_save_state")
         self._committing = True
         defer.ensureDeferred(self._commit()).addBoth(self._commit_returned)

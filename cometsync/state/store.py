@@ -15,7 +15,7 @@ from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.state import types_pb2 as state_pb2
 from cometsync.proto.wire import WireFormatError, read_varint
 from cometsync.state.state import State
-from cometsync.store.db import Database, DatabaseOwner, open_db
+from cometsync.store.db import Database, DatabaseOwner, PendingWrite, open_db
 from cometsync.store.errors import DatabaseCorrupt, StoreError
 from cometsync.types import ConsensusParams, Genesis, ValidatorSet
 from cometsync.types.errors import TypesError
@@ -89,10 +89,17 @@ class StateStore(DatabaseOwner):
         return state if state is not None else State.from_genesis(genesis)
 
     def save(self, state: State, finalize_response: abci_pb2.ResponseFinalizeBlock | None = None) -> None:
+        """`stage_save`, written at once."""
+        self.stage_save(state, finalize_response).write()
+
+    def stage_save(
+        self, state: State, finalize_response: abci_pb2.ResponseFinalizeBlock | None = None
+    ) -> PendingWrite:
         """Go's `Save`: the validators for height+1 (and for the first height), params for height, state;
-        with `finalize_response`, also Go's `SaveFinalizeBlockResponse` of that block, in the same batch."""
+        with `finalize_response`, also Go's `SaveFinalizeBlockResponse` of that block, in the same batch.
+        Encoded now; the returned `write()` writes it (on any thread)."""
         next_height = state.last_block_height + 1
-        with self._db.write_batch() as batch:
+        with self._db.staged_batch() as (batch, pending):
             if finalize_response is not None:
                 self._put_finalize_response(batch, state.last_block_height, finalize_response)
             if next_height == 1:
@@ -114,6 +121,7 @@ class StateStore(DatabaseOwner):
                 params_info.consensus_params.CopyFrom(state.consensus_params.to_proto())
             batch.put(consensus_params_key(next_height), params_info.SerializeToString())
             batch.put(STATE_KEY, state.to_bytes())
+        return pending
 
     @staticmethod
     def _validators_info(height: int, last_height_changed: int, validators: ValidatorSet) -> bytes:

@@ -16,7 +16,7 @@ from cometsync.proto.tendermint.store import types_pb2 as store_pb2
 from cometsync.proto.tendermint.types import types_pb2
 from cometsync.store import keys
 from cometsync.store.crashpoints import crash_point
-from cometsync.store.db import Database, DatabaseOwner, open_db
+from cometsync.store.db import Database, DatabaseOwner, PendingWrite, open_db
 from cometsync.store.errors import DatabaseCorrupt, InvalidSave, StoreError
 from cometsync.types import Block, BlockMeta, Commit, ExtendedCommit, Part, PartSet
 from cometsync.types.errors import TypesError
@@ -174,15 +174,33 @@ class BlockStore(DatabaseOwner):
         seen_commit: Commit,
         ext_commit: ExtendedCommit | None = None,
     ) -> None:
-        """Write parts, meta, hash index, LastCommit (`C:h-1`), seen commit, optional `EC:h` and the new
-        store state in one synced batch. Go's SaveBlockWithExtendedCommit passes `ext_commit.to_commit()`
-        as the seen commit."""
+        """`stage_block`, written at once."""
+        self.stage_block(block, part_set, seen_commit, ext_commit).write()
+
+    def stage_block(
+        self,
+        block: Block,
+        part_set: PartSet,
+        seen_commit: Commit,
+        ext_commit: ExtendedCommit | None = None,
+    ) -> PendingWrite:
+        """Parts, meta, hash index, LastCommit (`C:h-1`), seen commit, optional `EC:h` and the new store
+        state as one synced batch, encoded now and written by the returned `write()` (the store's height
+        moves then). Go's SaveBlockWithExtendedCommit passes `ext_commit.to_commit()` as the seen commit."""
         self._check_save(block, part_set, seen_commit, ext_commit)
         height = block.height
         last_commit = block.last_commit if block.last_commit is not None else Commit.empty()
         new_base = self._base or height
         state = store_pb2.BlockStoreState(base=new_base, height=height)
-        with self._db.write_batch() as batch:
+
+        def written() -> None:
+            crash_point("store.after_batch_write")
+            self._base, self._height = new_base, height
+
+        def writing() -> None:
+            crash_point("store.before_batch_write")
+
+        with self._db.staged_batch(writing, written) as (batch, pending):
             for part in part_set.parts:
                 batch.put(keys.block_part_key(height, part.index), part.to_proto().SerializeToString())
             batch.put(keys.block_meta_key(height), BlockMeta.from_block(block, part_set).to_proto_bytes())
@@ -192,9 +210,7 @@ class BlockStore(DatabaseOwner):
             if ext_commit is not None:
                 batch.put(keys.extended_commit_key(height), ext_commit.to_proto_bytes())
             batch.put(keys.BLOCK_STORE_STATE_KEY, state.SerializeToString())
-            crash_point("store.before_batch_write")
-        crash_point("store.after_batch_write")
-        self._base, self._height = new_base, height
+        return pending
 
     def prune_blocks(self, retain_height: int) -> int:
         """Delete every block below `retain_height` (one synced batch); returns how many were pruned."""

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -89,11 +89,22 @@ class Database:
     @contextmanager
     def write_batch(self) -> Iterator[Any]:
         """One synced batch; it is written when the block ends without an exception."""
+        with self.staged_batch() as (batch, pending):
+            yield batch
+        pending.write()
+
+    @contextmanager
+    def staged_batch(
+        self, before: Callable[[], None] | None = None, after: Callable[[], None] | None = None
+    ) -> Iterator[tuple[Any, PendingWrite]]:
+        """A synced batch filled in the block and written later by `PendingWrite.write()`, which may run on
+        another thread (LevelDB releases the GIL while it writes and syncs); `before` and `after` run
+        around that write."""
         try:
-            with self._handle().write_batch(sync=True) as batch:
-                yield batch
+            batch = self._handle().write_batch(sync=True)
         except plyvel.Error as exc:
             raise self.failure("a synced write", exc) from exc
+        yield batch, PendingWrite(self, batch, before, after)
 
     def flush(self) -> None:
         """Move the memtable into a table and start an empty journal (see the module docstring)."""
@@ -160,3 +171,29 @@ class DatabaseOwner:
 
     def close(self) -> None:
         self._db.close()
+
+
+class PendingWrite:
+    """A filled synced batch of one database, written once by `write()` (on any thread)."""
+
+    def __init__(
+        self,
+        db: Database,
+        batch: Any,
+        before: Callable[[], None] | None,
+        after: Callable[[], None] | None,
+    ) -> None:
+        self._db = db
+        self._batch = batch
+        self._before = before
+        self._after = after
+
+    def write(self) -> None:
+        if self._before is not None:
+            self._before()
+        try:
+            self._batch.write()
+        except plyvel.Error as exc:
+            raise self._db.failure("a synced write", exc) from exc
+        if self._after is not None:
+            self._after()
