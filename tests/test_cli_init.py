@@ -133,7 +133,7 @@ def test_written_config_has_cometbft_sections(tmp_path: Path) -> None:
     assert document["p2p"]["flush_throttle_timeout"] == "100ms"
     assert document["blocksync"]["version"] == "v0"
     assert document["instrumentation"]["prometheus_listen_addr"] == ":26660"
-    assert document["cometsync"]["window_bytes"] == 256 * 1024 * 1024
+    assert document["cometsync"]["window_bytes"] == 128 * 1024 * 1024
 
 
 def test_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_cometbft_config_loads_with_one_notice(tmp_path: Path) -> None:
     assert config.consensus.timeout_commit == Duration.parse("1s")
     assert config.instrumentation.prometheus_listen_addr == ":26660"
     assert config.instrumentation.namespace == "cometbft"
-    assert config.cometsync.window_bytes == 256 * 1024 * 1024
+    assert config.cometsync.window_bytes == 128 * 1024 * 1024
     assert config.cometsync.consensus_engine == "auto"
 
 

@@ -149,7 +149,6 @@ def test_unattributed_failure_punishes_both_senders_like_cometbft() -> None:
     net.step(3.0)
     senders = deliver_first_two(net)
     net.pump()
-    net.requests.clear()
     punished = net.pool.punish_block_senders([1, 2], "first/second failed verification")
     assert punished == [senders[1], senders[2]]
     net.pump()
@@ -157,7 +156,13 @@ def test_unattributed_failure_punishes_both_senders_like_cometbft() -> None:
     assert all(b.disconnect for b in net.bans)
     assert net.errors == []  # the ban itself says "disconnect"; no second action to correlate
     assert net.pool.peek_two_blocks() == (None, None, None)
-    assert 1 in {r.height for r in net.requests}  # the rest waits for a free slot (1 per peer here)
+    # The others' one slot each holds a later height; the first slot to free goes to height 1.
+    other = next(r for r in reversed(net.requests) if r.peer_id not in punished)
+    net.requests.clear()
+    block = SimBlock(other.height, block_time(other.height))
+    assert net.pool.add_block(other.peer_id, block, SimCommit(other.height), 100) is AddBlockOutcome.ACCEPTED
+    net.pump()
+    assert [(r.peer_id, r.height) for r in net.requests][:1] == [(other.peer_id, 1)]
     assert not {r.peer_id for r in net.requests} & set(punished)
 
 
@@ -182,7 +187,25 @@ def test_requests_start_after_peer_conn_wait_and_respect_the_per_peer_cap() -> N
     net.pool.add_block("A", SimBlock(1, block_time(1)), None, 1000)
     net.pump()
     status = net.pool.status()
-    assert status.num_requesters == 20 and status.peers[0].num_pending == 20 - 1
+    assert status.num_awaiting_block == 20 and status.peers[0].num_pending == 20
+    assert status.num_requesters == 21  # the held block does not take an awaited height's place
+
+
+def test_held_blocks_do_not_starve_requests_but_max_requesters_bounds_them() -> None:
+    """CometBFT caps all requesters (held or awaited) at peers x 20, so 20 blocks waiting for the loop stop
+    every request; here only awaited heights count against that cap, and `max_requesters` bounds the rest."""
+    net = SimNetwork([FakePeer("A", 1, 1000, silent=True)], 1, PoolConfig(max_requesters=50), verifier=None)
+    net.start()
+    net.step(3.0)
+    delivered: set[int] = set()
+    for _ in range(10):
+        for height in sorted({r.height for r in net.requests} - delivered):
+            net.pool.add_block("A", SimBlock(height, block_time(height)), None, 1000)
+            delivered.add(height)
+        net.pump()
+    status = net.pool.status()
+    assert status.num_requesters == 50 and status.peers[0].num_pending <= 20
+    assert status.num_requesters - status.num_awaiting_block >= 30  # held blocks beyond CometBFT's cap
 
 
 def test_second_request_only_near_the_tip() -> None:

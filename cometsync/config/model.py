@@ -202,7 +202,7 @@ class CometsyncConfig:
     """cometsync's own knobs, which CometBFT does not have (CometBFT ignores this table)."""
 
     window_bytes: int = setting(
-        256 * MIB,
+        128 * MIB,
         "Bytes of blocks held or awaited by the block pool (bounds memory whatever the block size)",
         minimum=1,
     )

@@ -12,8 +12,12 @@ class PoolConfig:
     """Every knob CometBFT hard-codes, plus the byte window and liveness rules cometsync adds."""
 
     max_pending_per_peer: int = 20
-    """Requests in flight to one peer; the requester count is capped at peers x this."""
-    window_bytes: int = 256 * MIB
+    """Requests in flight to one peer; heights still awaited are capped at peers x this."""
+    max_requesters: int = 600
+    """Heights ahead of the pool (awaited or held). CometBFT v0.38 caps *all* requesters at peers x 20,
+    so blocks held for the loop starve the requests: with peers that flush every 100 ms, the sync waits
+    for blocks. Held blocks are bounded by `window_bytes` and this (CometBFT's older maxTotalRequesters)."""
+    window_bytes: int = 128 * MIB
     """Bytes of blocks held plus the estimated size of blocks still awaited (CometBFT has no such bound)."""
     size_samples: int = 32
     """How many recent block sizes feed the (max-based) size estimate of an awaited block."""

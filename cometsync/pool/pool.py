@@ -380,9 +380,9 @@ class BlockPool(Generic[BlockT, CommitT]):
             self._timers.arm(since + self._peer_timeout(), PeerTimeout(peer.peer_id, since))
 
     def _create_requesters(self) -> None:
-        cap = len(self._peers) * self.config.max_pending_per_peer
+        awaiting_cap = len(self._peers) * self.config.max_pending_per_peer
         awaiting = sum(1 for r in self._requesters.values() if r.block is None)
-        while len(self._requesters) < cap:
+        while awaiting < awaiting_cap and len(self._requesters) < self.config.max_requesters:
             next_height = self.height + len(self._requesters)
             if next_height > self.max_peer_height or not self._window_admits(awaiting):
                 return
