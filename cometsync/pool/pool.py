@@ -380,6 +380,8 @@ class BlockPool(Generic[BlockT, CommitT]):
             self._timers.arm(since + self._peer_timeout(), PeerTimeout(peer.peer_id, since))
 
     def _create_requesters(self) -> None:
+        if len(self._requesters) >= self.config.max_requesters:
+            return
         awaiting_cap = len(self._peers) * self.config.max_pending_per_peer
         awaiting = sum(1 for r in self._requesters.values() if r.block is None)
         while awaiting < awaiting_cap and len(self._requesters) < self.config.max_requesters:
