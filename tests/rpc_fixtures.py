@@ -122,9 +122,9 @@ class CountingDB:
         self.db = db
         self.gets = 0
 
-    def get(self, key: bytes, *args: Any) -> bytes | None:
+    def get(self, key: bytes, *args: Any, **options: Any) -> bytes | None:
         self.gets += 1
-        value: bytes | None = self.db.get(key, *args)
+        value: bytes | None = self.db.get(key, *args, **options)
         return value
 
     def __getattr__(self, name: str) -> Any:

@@ -19,6 +19,7 @@ from cometsync.rpc.limits import ServingBudget
 from cometsync.rpc.params import Params
 from cometsync.state import State, StateStore
 from cometsync.store import BlockStore
+from cometsync.store.db import Database
 from tests.rpc_fixtures import LOCALNET, CountingDB, load_json, localnet_store, make_env
 from tests.state_fixtures import LOCALNET_CHAIN
 
@@ -42,13 +43,14 @@ def stores(tmp_path: Path) -> Iterator[Stores]:
     localnet_store(tmp_path / "blockstore.db").close()
     block_reads = CountingDB(plyvel.DB(str(tmp_path / "blockstore.db")))
     state_reads = CountingDB(plyvel.DB(str(tmp_path / "state.db"), create_if_missing=True))
-    states = StateStore(state_reads)
+    states = StateStore(Database(state_reads, tmp_path / "state.db"))  # type: ignore[arg-type]
     genesis_state = State.from_genesis(LOCALNET_CHAIN.genesis())
     states.save(genesis_state)
     live = dataclasses.replace(genesis_state, last_block_height=TIP, last_validators=genesis_state.validators)
     for height in (TIP - 2, TIP - 1, TIP):  # a save at L writes the set of L+2: here 310..312
         states.save(dataclasses.replace(live, last_block_height=height))
-    opened = Stores(BlockStore(block_reads), block_reads, states, state_reads, live)
+    blocks = BlockStore(Database(block_reads, tmp_path / "blockstore.db"))  # type: ignore[arg-type]
+    opened = Stores(blocks, block_reads, states, state_reads, live)
     block_reads.gets = state_reads.gets = 0
     yield opened
     opened.blocks.close()
