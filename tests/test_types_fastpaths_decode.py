@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import plyvel
 import pytest
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,7 @@ from cometsync.proto.tendermint.state import types_pb2 as state_pb2
 from cometsync.proto.tendermint.types import block_pb2, validator_pb2
 from cometsync.proto.wire import message_field
 from cometsync.state import State
+from cometsync.state.store import StateStore, validators_key
 from cometsync.state.transition import finalize_block_request, next_state
 from cometsync.state.validation import median_time
 from cometsync.testing import DevnetSpec
@@ -284,6 +286,35 @@ def test_spliced_state_bytes_equal_protobufs_through_a_chain_of_states() -> None
         assert state.to_bytes() == proto_state_bytes(state), height
         assert State.from_bytes(state.to_bytes()).to_bytes() == state.to_bytes()
     assert len(state.next_validators) == 102
+
+
+def test_saved_validators_info_is_protobufs_encoding(tmp_path: Path) -> None:
+    fix = make_commit_fixture(101)
+    genesis = State.from_genesis(DevnetSpec(chain_id=fix.chain_id, powers=(10,) * 101).genesis())
+    joins = abci_pb2.ResponseFinalizeBlock(app_hash=b"\x07" * 32)
+    joins.validator_updates.add(power=25).pub_key.ed25519 = hashlib.sha256(b"joins").digest()
+    first = next_state(genesis, fix.block_id, replace(fix.next_block.header, height=1), joins)
+    quiet = abci_pb2.ResponseFinalizeBlock(app_hash=b"\x07" * 32)
+    second = next_state(first, fix.block_id, replace(fix.next_block.header, height=2), quiet)
+    store = StateStore.open(tmp_path / "state.db")
+    for state in (genesis, first, second):
+        store.save(state)
+    store.close()
+    expected = {  # height: (last height changed, the set written in full or None for a pointer)
+        1: (1, genesis.validators),
+        2: (1, None),
+        3: (3, first.next_validators),  # the update of block 1 takes effect at height 3
+        4: (3, None),
+    }
+    db = plyvel.DB(str(tmp_path / "state.db"))
+    try:
+        for height, (changed, full) in expected.items():
+            info = state_pb2.ValidatorsInfo(last_height_changed=changed)
+            if full is not None:
+                info.validator_set.ParseFromString(proto_set_bytes(full))
+            assert db.get(validators_key(height)) == info.SerializeToString(), height
+    finally:
+        db.close()
 
 
 # -- FinalizeBlock votes and the median time, before and after a set change -------------------------
