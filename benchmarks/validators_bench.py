@@ -16,10 +16,13 @@ from collections.abc import Callable
 
 import ed25519_zebra
 
+from cometsync.blocksync.codec import encode_block_response
+from cometsync.blocksync.msg_filter import check_budgets
 from cometsync.blocksync.verify import CommitJob
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import State
 from cometsync.state.transition import finalize_block_request, next_state
+from cometsync.state.validation import median_time
 from cometsync.testing import DevnetSpec
 from cometsync.testing.commits import CommitFixture, make_commit_fixture
 from cometsync.types import Block, Commit
@@ -86,6 +89,7 @@ def measure(count: int, seconds: float) -> list[tuple[str, float]]:
     fix = make_commit_fixture(count)
     chain_id, vals, commit = fix.chain_id, fix.validators, fix.commit
     block_bytes = fix.next_block.to_proto_bytes()
+    response_bytes = encode_block_response(block_bytes)
     state = synced_state(fix)
     state.to_bytes()  # as the previous block's state save did: the sets the next state copies are encoded
     response = finalize_response()
@@ -113,6 +117,8 @@ def measure(count: int, seconds: float) -> list[tuple[str, float]]:
         ("Commit.hash + to_proto_bytes (save)", stored_commit),
         ("pickle CommitJob (to a worker)", lambda: pickle.dumps(job)),
         ("unpickle CommitJob (in the worker)", lambda: pickle.loads(pickled)),
+        ("filter budgets (BlockResponse bytes)", lambda: check_budgets(response_bytes)),
+        ("median_time (validate_block)", lambda: median_time(commit, vals)),
         ("FinalizeBlock request", lambda: finalize_block_request(fix.next_block, vals, 1)),
         ("next_state + State.to_bytes (apply)", lambda: apply_state(state, fix, response)),
         ("  next_state", lambda: next_state(state, fix.block_id, fix.next_block.header, response)),

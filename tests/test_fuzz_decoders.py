@@ -7,6 +7,7 @@ import contextlib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutated
 from state_fixtures import LOCALNET, VOTEEXT
 from twisted.internet import task
 
@@ -27,25 +28,7 @@ REAL = [
 ]
 
 
-@st.composite
-def mutated_real_message(draw: st.DrawFn) -> bytes:
-    """A real CometBFT BlockResponse with bytes flipped, cut or spliced in."""
-    data = bytearray(draw(st.sampled_from(REAL)))
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(data) - 1))
-        action = draw(st.sampled_from(["flip", "cut", "insert"]))
-        if action == "flip":
-            data[pos] ^= draw(st.integers(1, 255))
-        elif action == "cut":
-            del data[pos : pos + draw(st.integers(1, 64))]
-        else:
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
-        if not data:
-            break
-    return bytes(data)
-
-
-peer_bytes = st.one_of(st.binary(max_size=2048), mutated_real_message())
+peer_bytes = st.one_of(st.binary(max_size=2048), mutated(REAL))  # real BlockResponses, mutated
 
 
 def _filter() -> MsgBytesFilter:

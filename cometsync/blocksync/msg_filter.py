@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from cometsync.blocksync.codec import BLOCKSYNC_CHANNEL, MAX_MSG_SIZE, MAX_VOTES_COUNT
 from cometsync.proto.wire import WIRE_LEN, WIRE_VARINT, WireField, WireFormatError, iter_fields, read_varint
@@ -325,34 +326,38 @@ class _BudgetWalker:
         self.elements = 0
 
     def walk(self, start: int, end: int, schema: dict[int, _Node]) -> None:
+        """One message's fields; per signature or tx this is the hot loop, so the common case is inline."""
         counts: dict[int, int] = {}
-        for field in iter_fields(self._data, start, end):
-            node = schema.get(field.number)
+        node_of = schema.get
+        for number, wire_type, value_start, value_end in iter_fields(self._data, start, end):
+            node = node_of(number)
             if node is None:
                 continue
-            _expect_len(field, "sub-message")
-            count = counts.get(field.number, 0) + 1
-            counts[field.number] = count
-            if node.budget is None:
+            if wire_type != WIRE_LEN:
+                raise WireFormatError(f"wrong wire type {wire_type} for field sub-message")
+            count = counts[number] = counts.get(number, 0) + 1
+            budget = node.budget
+            if budget is None:
                 if count > 1:
                     raise FilterRejected(
-                        f"non-canonical BlockResponse: field {field.number} repeated", "non_canonical"
+                        f"non-canonical BlockResponse: field {number} repeated", "non_canonical"
                     )
+            elif count > budget.cap or self.elements >= self._allowance:
+                self._reject_charge(budget, count)
             else:
-                self._charge(node.budget, count)
+                self.elements += 1
             if node.children is not None:
-                self.walk(field.start, field.end, node.children)
+                self.walk(value_start, value_end, node.children)
 
-    def _charge(self, budget: Budget, count: int) -> None:
+    def _reject_charge(self, budget: Budget, count: int) -> NoReturn:
+        """Charging one more element breaks the field's cap or the message's allowance: say which."""
         if count > budget.cap:
             raise FilterRejected(f"too many {budget.name} in BlockResponse: more than {budget.cap}", "budget")
-        self.elements += 1
-        if self.elements > self._allowance:
-            raise FilterRejected(
-                f"BlockResponse of {len(self._data)} bytes holds more than {self._allowance} repeated "
-                f"elements (would decode to over {DECODE_FACTOR}x its size)",
-                "budget",
-            )
+        raise FilterRejected(
+            f"BlockResponse of {len(self._data)} bytes holds more than {self._allowance} repeated "
+            f"elements (would decode to over {DECODE_FACTOR}x its size)",
+            "budget",
+        )
 
 
 def _fields(data: bytes, start: int, end: int, name: str, *, limit: int) -> list[WireField]:

@@ -98,6 +98,10 @@ class WireField(NamedTuple):
     end: int
 
 
+_new_field = tuple.__new__
+"""Builds a WireField without NamedTuple's Python-level `__new__`: one per signature in the filter's walk."""
+
+
 def read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     """Decode a base-128 varint at `pos`; returns (value, position after it)."""
     result = 0
@@ -140,7 +144,7 @@ def iter_fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator
         else:
             value_start = pos
             pos = _skip_value(data, pos, stop, number, wire_type, 0)
-        yield WireField(number, wire_type, value_start, pos)
+        yield _new_field(WireField, (number, wire_type, value_start, pos))
 
 
 def _read_tag(data: bytes, pos: int, stop: int) -> tuple[int, int, int]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cometsync.proto.tendermint.state import types_pb2 as state_pb2
+from cometsync.proto.wire import iter_fields, message_field
 from cometsync.types import BlockID, ConsensusParams, Genesis, Timestamp, ValidatorSet
 from cometsync.types.header import BLOCK_PROTOCOL
 
 SOFTWARE_VERSION = "0.38.25"
+_NEXT_VALIDATORS_FIELD = 6
+_VALIDATORS_FIELD = 7
+_LAST_VALIDATORS_FIELD = 8
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,14 @@ class State:
         return self.initial_height if self.last_block_height == 0 else self.last_block_height + 1
 
     def to_proto(self) -> state_pb2.State:
+        pb = self._proto_without_validators()
+        pb.validators.CopyFrom(self.validators.to_proto())
+        pb.next_validators.CopyFrom(self.next_validators.to_proto())
+        if self.last_block_height >= 1:
+            pb.last_validators.CopyFrom(self.last_validators.to_proto())
+        return pb
+
+    def _proto_without_validators(self) -> state_pb2.State:
         pb = state_pb2.State(
             chain_id=self.chain_id,
             initial_height=self.initial_height,
@@ -71,15 +83,25 @@ class State:
         pb.version.software = self.software
         pb.last_block_id.CopyFrom(self.last_block_id.to_proto())
         self.last_block_time.fill_proto(pb.last_block_time)
-        pb.validators.CopyFrom(self.validators.to_proto())
-        pb.next_validators.CopyFrom(self.next_validators.to_proto())
-        if self.last_block_height >= 1:
-            pb.last_validators.CopyFrom(self.last_validators.to_proto())
         pb.consensus_params.CopyFrom(self.consensus_params.to_proto())
         return pb
 
     def to_bytes(self) -> bytes:
-        return bytes(self.to_proto().SerializeToString())
+        """`to_proto()`'s bytes, with the validator sets (fields 6-8) spliced in from their cached
+        encodings between the fields before and after them, instead of copied into a message."""
+        rest = bytes(self._proto_without_validators().SerializeToString())
+        split = 0
+        for item in iter_fields(rest):
+            if item.number > _LAST_VALIDATORS_FIELD:
+                break
+            split = item.end
+        sets = [
+            message_field(_NEXT_VALIDATORS_FIELD, self.next_validators.to_proto_bytes()),
+            message_field(_VALIDATORS_FIELD, self.validators.to_proto_bytes()),
+        ]
+        if self.last_block_height >= 1:
+            sets.append(message_field(_LAST_VALIDATORS_FIELD, self.last_validators.to_proto_bytes()))
+        return b"".join((rest[:split], *sets, rest[split:]))
 
     @classmethod
     def from_proto(cls, pb: state_pb2.State) -> State:

@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.state import types_pb2 as state_pb2
-from cometsync.proto.wire import WireFormatError, read_varint
+from cometsync.proto.wire import WireFormatError, message_field, read_varint, varint_field
 from cometsync.state.state import State
 from cometsync.store.db import Database, DatabaseOwner, PendingWrite, open_db
 from cometsync.store.errors import DatabaseCorrupt, StoreError
@@ -127,10 +127,10 @@ class StateStore(DatabaseOwner):
     def _validators_info(height: int, last_height_changed: int, validators: ValidatorSet) -> bytes:
         if last_height_changed > height:
             raise StoreError("lastHeightChanged cannot be greater than ValidatorsInfo height")
-        info = state_pb2.ValidatorsInfo(last_height_changed=last_height_changed)
+        changed = varint_field(2, last_height_changed)  # ValidatorsInfo, the set's cached bytes spliced in
         if height == last_height_changed or height % VAL_SET_CHECKPOINT_INTERVAL == 0:
-            info.validator_set.CopyFrom(validators.to_proto())
-        return bytes(info.SerializeToString())
+            return message_field(1, validators.to_proto_bytes()) + changed
+        return changed
 
     # -- validators and params by height ---------------------------------------------------------
 

@@ -11,11 +11,13 @@ from dataclasses import replace
 
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.proto.tendermint.types import params_pb2
+from cometsync.proto.wire import bytes_field, message_field, varint_field
 from cometsync.state.errors import InvalidABCIResponse
 from cometsync.state.state import State
 from cometsync.types import (
     Block,
     BlockID,
+    BlockIDFlag,
     ConsensusParams,
     DeterministicTxResult,
     DuplicateVoteEvidence,
@@ -56,11 +58,30 @@ def _fill_last_commit_info(
             f"({len(last_validators)}) at height {block.height}"
         )
     info.round = commit.round
-    add_vote = info.votes.add
-    for val, sig in zip(last_validators.validators, commit.signatures, strict=True):
-        voter = add_vote(block_id_flag=sig.block_id_flag).validator
-        voter.address = val.address
-        voter.power = val.voting_power
+    votes = last_validators.derived(_vote_encodings)
+    encoded = [
+        by_flag.get(sig.block_id_flag) or _vote_encoding(validator, sig.block_id_flag)
+        for (validator, by_flag), sig in zip(votes, commit.signatures, strict=True)
+    ]
+    info.MergeFromString(b"".join(encoded))
+
+
+_VOTES_FIELD = 2
+
+
+def _vote_encoding(validator: bytes, flag: int) -> bytes:
+    """One `votes` field of CommitInfo: `VoteInfo{validator, block_id_flag}`."""
+    return message_field(_VOTES_FIELD, validator + varint_field(3, flag))
+
+
+def _vote_encodings(vals: ValidatorSet) -> tuple[tuple[bytes, dict[int, bytes]], ...]:
+    """Per validator (set order): its encoded `validator` field and its `votes` field for each flag, so
+    a request's votes are joined from bytes and parsed once instead of set field by field."""
+    out = []
+    for val in vals.validators:
+        validator = message_field(1, bytes_field(1, val.address) + varint_field(3, val.voting_power))
+        out.append((validator, {int(flag): _vote_encoding(validator, flag) for flag in BlockIDFlag}))
+    return tuple(out)
 
 
 def misbehavior(block: Block) -> list[abci_pb2.Misbehavior]:

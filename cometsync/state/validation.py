@@ -2,32 +2,41 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from cometsync.proto.tendermint.types import evidence_pb2
 from cometsync.state.errors import InvalidBlockForState
 from cometsync.state.state import State
 from cometsync.types import Block, BlockIDFlag, Commit, Timestamp, TypesError, ValidatorSet, verify_commit
 from cometsync.types.evidence import evidence_to_proto
+from cometsync.types.params import NANOS_PER_SECOND
 
 
 def median_time(commit: Commit, validators: ValidatorSet) -> Timestamp:
     """Voting-power-weighted median of the non-absent commit timestamps (`MedianTime`)."""
+    power_of = validators.derived(_powers_by_address).get
+    absent = BlockIDFlag.ABSENT
     weighted: list[tuple[int, int]] = []
     total = 0
     for sig in commit.signatures:
-        if sig.block_id_flag == BlockIDFlag.ABSENT:
+        if sig.block_id_flag == absent:
             continue
-        found = validators.get_by_address(sig.validator_address)
-        if found is not None:
-            power = found[1].voting_power
+        power = power_of(sig.validator_address)
+        if power is not None:
             total += power
-            weighted.append((sig.timestamp.unix_nanos(), power))
+            stamp = sig.timestamp
+            weighted.append((stamp.seconds * NANOS_PER_SECOND + stamp.nanos, power))
     median = total // 2
-    weighted.sort(key=lambda item: item[0])
+    weighted.sort(key=itemgetter(0))
     for nanos, power in weighted:
         if median <= power:
             return Timestamp.from_unix_nanos(nanos)
         median -= power
     return Timestamp.zero()
+
+
+def _powers_by_address(validators: ValidatorSet) -> dict[bytes, int]:
+    return {val.address: val.voting_power for val in validators.validators}
 
 
 def evidence_byte_size(block: Block) -> int:

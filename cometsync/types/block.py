@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cometsync.proto.tendermint.types import block_pb2, types_pb2
-from cometsync.proto.wire import message_field
+from cometsync.proto.wire import WIRE_LEN, WireField, WireFormatError, iter_fields, message_field, uvarint
 from cometsync.types.block_id import BlockID
 from cometsync.types.commit import Commit
+from cometsync.types.commit_wire import commit_from_canonical
 from cometsync.types.errors import InvalidBlock, TypesError
 from cometsync.types.evidence import (
     Evidence,
@@ -46,6 +47,7 @@ class Block:
     last_commit: Commit | None
     _proto_bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
     _block_id: BlockID | None = field(default=None, init=False, repr=False, compare=False)
+    _valid: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def height(self) -> int:
@@ -81,7 +83,16 @@ class Block:
         return len(self.to_proto_bytes())
 
     def validate_basic(self) -> None:
-        """`Block.ValidateBasic`: header sanity plus every hash the header commits to about this block."""
+        """`Block.ValidateBasic`: header sanity plus every hash the header commits to about this block.
+
+        A pass is remembered (the block is immutable): blocksync checks a block on receipt and again in
+        `validate_block`."""
+        if self._valid:
+            return
+        self._check_basic()
+        object.__setattr__(self, "_valid", True)
+
+    def _check_basic(self) -> None:
         try:
             self.header.validate_basic()
         except InvalidBlock as err:
@@ -133,6 +144,10 @@ class Block:
     @classmethod
     def from_proto(cls, pb: block_pb2.Block) -> Block:
         last_commit = Commit.from_proto(pb.last_commit) if pb.HasField("last_commit") else None
+        return cls._with_commit(pb, last_commit)
+
+    @classmethod
+    def _with_commit(cls, pb: block_pb2.Block, last_commit: Commit | None) -> Block:
         return cls(
             Header.from_proto(pb.header),
             tuple(pb.data.txs),
@@ -147,9 +162,26 @@ class Block:
 
     @classmethod
     def from_parsed(cls, pb: block_pb2.Block, data: bytes) -> Block:
-        """`from_proto_bytes` for a caller that already parsed `data` into `pb` (no second parse)."""
-        block = cls.from_proto(pb)
-        if block.to_proto_bytes() == data:
+        """`from_proto_bytes` for a caller that already parsed `data` into `pb` (no second parse).
+
+        When the last commit ends `data` in canonical form, its signatures are read from those bytes
+        (`commit_from_canonical`) and only the rest of the block is re-encoded for the canonical check."""
+        found = _trailing_commit(data)
+        commit = None if found is None else commit_from_canonical(pb.last_commit, data, found[1], len(data))
+        if commit is None:
+            block = cls.from_proto(pb)
+            canonical = block.to_proto_bytes() == data
+        else:
+            assert found is not None
+            block = cls._with_commit(pb, commit)
+            rest = block._proto_without_commit().SerializeToString()
+            key_start, value_start = found
+            canonical = (
+                len(rest) == key_start
+                and data.startswith(rest)
+                and data[key_start:value_start] == _COMMIT_KEY + uvarint(len(data) - value_start)
+            )
+        if canonical:
             object.__setattr__(block, "_proto_bytes", data)
         return block
 
@@ -177,6 +209,30 @@ class Block:
             "last_commit": self.last_commit.to_rpc_json() if self.last_commit is not None else None,
         }
         return {"block_id": self.block_id().to_rpc_json(), "block": block}
+
+
+_LAST_COMMIT_FIELD = 4
+_COMMIT_KEY = bytes((_LAST_COMMIT_FIELD << 3 | WIRE_LEN,))
+_CANONICAL_BLOCK_FIELDS = 4
+
+
+def _trailing_commit(data: bytes) -> tuple[int, int] | None:
+    """(key start, value start) of `last_commit` when it is the only one and the last of at most four
+    top-level fields, as in Go's encoding; None for any other layout (the proto path decides)."""
+    last: WireField | None = None
+    key_start = 0
+    try:
+        for count, item in enumerate(iter_fields(data), 1):
+            if count > _CANONICAL_BLOCK_FIELDS or (last is not None and last.number == _LAST_COMMIT_FIELD):
+                return None
+            if last is not None:
+                key_start = last.end
+            last = item
+    except WireFormatError:
+        return None
+    if last is None or last.number != _LAST_COMMIT_FIELD or last.wire_type != WIRE_LEN:
+        return None
+    return key_start, last.start
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,11 @@ def _commit_sig(flag: int, address: bytes, timestamp: Timestamp, signature: byte
     return CommitSig(_FLAGS[flag], address, timestamp, signature)
 
 
+def encoded_commit_head(height: int, round_: int, block_id: BlockID) -> bytes:
+    """A commit's encoded fields before its signatures: height, round and the (always emitted) block id."""
+    return varint_field(1, height) + varint_field(2, round_) + message_field(3, block_id.encode())
+
+
 def _check_commit_shape(height: int, round_: int, block_id: BlockID, sigs: Sequence[CommitSig]) -> None:
     if height < 0:
         raise InvalidBlock("negative Height")
@@ -152,10 +157,26 @@ def _check_commit_shape(height: int, round_: int, block_id: BlockID, sigs: Seque
         if not sigs:
             raise InvalidBlock("no signatures in commit")
         for index, sig in enumerate(sigs):
-            try:
-                sig.validate_basic()
-            except InvalidBlock as err:
-                raise InvalidBlock(f"wrong CommitSig #{index}: {err}") from err
+            if not _plainly_valid(sig):
+                try:
+                    sig.validate_basic()
+                except InvalidBlock as err:
+                    raise InvalidBlock(f"wrong CommitSig #{index}: {err}") from err
+
+
+_PRESENT_FLAGS = (BlockIDFlag.COMMIT, BlockIDFlag.NIL)
+
+
+def _plainly_valid(sig: CommitSig) -> bool:
+    """A quick sufficient condition for `sig.validate_basic()` passing (the common shapes, inline); when
+    False the full check runs and names the problem."""
+    if sig.block_id_flag in _PRESENT_FLAGS:
+        return len(sig.validator_address) == ADDRESS_SIZE and 0 < len(sig.signature) <= MAX_SIGNATURE_SIZE
+    return (
+        sig.block_id_flag == BlockIDFlag.ABSENT
+        and not (sig.validator_address or sig.signature)
+        and sig.timestamp.is_zero()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +189,27 @@ class Commit:
     signatures: tuple[CommitSig, ...]
     _hash: bytes | None = field(default=None, init=False, repr=False, compare=False)
     _encoded_sigs: tuple[bytes, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _proto_bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickle the fields only: the caches are cheaper to rebuild than to ship to a worker."""
         return (Commit, (self.height, self.round, self.block_id, self.signatures))
+
+    @classmethod
+    def with_encoding(
+        cls,
+        height: int,
+        round_: int,
+        block_id: BlockID,
+        sigs: tuple[CommitSig, ...],
+        encoded_sigs: tuple[bytes, ...],
+        encoded: bytes,
+    ) -> Commit:
+        """A commit whose signature encodings and whole encoding are already known (read off the wire)."""
+        commit = cls(height, round_, block_id, sigs)
+        object.__setattr__(commit, "_encoded_sigs", encoded_sigs)
+        object.__setattr__(commit, "_proto_bytes", encoded)
+        return commit
 
     @classmethod
     def empty(cls) -> Commit:
@@ -224,15 +262,15 @@ class Commit:
         return pb
 
     def to_proto_bytes(self) -> bytes:
-        """Go's encoding, built from the cached signature encodings (same bytes as `to_proto()`)."""
-        parts = [
-            varint_field(1, self.height),
-            varint_field(2, self.round),
-            message_field(3, self.block_id.encode()),
-        ]
-        for encoded in self.encoded_signatures():
-            parts += (_COMMIT_SIGNATURES_TAG, uvarint(len(encoded)), encoded)
-        return b"".join(parts)
+        """Go's encoding (cached), built from the signature encodings (same bytes as `to_proto()`)."""
+        cached = self._proto_bytes
+        if cached is None:
+            parts = [encoded_commit_head(self.height, self.round, self.block_id)]
+            for encoded in self.encoded_signatures():
+                parts += (_COMMIT_SIGNATURES_TAG, uvarint(len(encoded)), encoded)
+            cached = b"".join(parts)
+            object.__setattr__(self, "_proto_bytes", cached)
+        return cached
 
     @classmethod
     def from_proto(cls, pb: types_pb2.Commit) -> Commit:

@@ -9,6 +9,7 @@ from cometsync.proto.tendermint.types import validator_pb2
 from cometsync.proto.wire import bytes_field, message_field, varint_field
 from cometsync.types.errors import InvalidValidatorSet
 from cometsync.types.rpc_json import JSONObject, b64_bytes, hex_bytes, int_of, to_b64, to_hex
+from cometsync.types.slots import new_instance, slot_setters
 
 ED25519_JSON_TYPE = "tendermint/PubKeyEd25519"
 
@@ -29,11 +30,23 @@ class Validator:
         return (Validator, (self.address, self.pub_key, self.voting_power, self.proposer_priority))
 
     def with_priority(self, proposer_priority: int) -> Validator:
-        return Validator(self.address, self.pub_key, self.voting_power, proposer_priority)
+        """A copy with another priority, built through its slots (`slots.py`): every block gives each
+        validator of the next set a new priority."""
+        clone: Validator = new_instance(Validator)
+        _set_address(clone, self.address)
+        _set_pub_key(clone, self.pub_key)
+        _set_voting_power(clone, self.voting_power)
+        _set_priority(clone, proposer_priority)
+        return clone
 
     def simple_bytes(self) -> bytes:
         """`SimpleValidator{pub_key, voting_power}` proto bytes: the validator-set hash leaf."""
         return message_field(1, bytes_field(1, self.pub_key)) + varint_field(2, self.voting_power)
+
+    def encoded_without_priority(self) -> bytes:
+        """Proto fields 1-3 (address, key, power): what stays when only the proposer priority changes."""
+        key = message_field(2, message_field(1, self.pub_key))  # a set oneof is emitted even when empty
+        return bytes_field(1, self.address) + key + varint_field(3, self.voting_power)
 
     def validate_basic(self) -> None:
         if len(self.pub_key) != PUBKEY_SIZE:
@@ -79,3 +92,8 @@ class Validator:
             "voting_power": str(self.voting_power),
             "proposer_priority": str(self.proposer_priority),
         }
+
+
+_set_address, _set_pub_key, _set_voting_power, _set_priority = slot_setters(
+    Validator, "address", "pub_key", "voting_power", "proposer_priority"
+)

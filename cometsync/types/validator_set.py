@@ -6,10 +6,12 @@ when rescaling, flooring average), because every node must agree on the proposer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
+from typing import TypeVar, cast
 
 from cometsync.proto.tendermint.types import validator_pb2
+from cometsync.proto.wire import message_field, uvarint, varint_field
 from cometsync.types.block_id import BlockID
 from cometsync.types.commit import Commit, ExtendedCommit
 from cometsync.types.errors import InvalidValidatorSet
@@ -27,6 +29,10 @@ INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)
 MAX_TOTAL_VOTING_POWER = INT64_MAX // 8
 PRIORITY_WINDOW_SIZE_FACTOR = 2
+T = TypeVar("T")
+_VALIDATORS_KEY = b"\x0a"
+_PRIORITY_KEY = b"\x20"
+_MISSING = object()
 
 
 def _clip(value: int) -> int:
@@ -54,7 +60,7 @@ def _more_priority(current: Validator, other: Validator) -> Validator:
 class ValidatorSet:
     """Validators sorted by voting power (desc) then address (asc); commit signatures use this order."""
 
-    __slots__ = ("_by_address", "_hash", "_proposer_address", "_proto", "_total", "_validators")
+    __slots__ = ("_by_address", "_derived", "_encoded", "_hash", "_proposer_address", "_total", "_validators")
 
     def __init__(self, validators: Iterable[Validator], proposer: Validator | None = None) -> None:
         """Take validators (and priorities) as given, e.g. from RPC or the state store; sort them."""
@@ -66,7 +72,8 @@ class ValidatorSet:
         return (_restore, (tuple(self._validators), self._proposer_address, self._hash))
 
     def _set_validators(self, validators: list[Validator]) -> None:
-        self._proto: validator_pb2.ValidatorSet | None = None
+        self._encoded: bytes | None = None
+        self._derived: dict[Callable[[ValidatorSet], object], object] = {}
         self._validators = validators
         self._by_address = {val.address: index for index, val in enumerate(validators)}
         if len(self._by_address) != len(validators):
@@ -140,8 +147,17 @@ class ValidatorSet:
         clone._total = self._total
         clone._hash = self._hash
         clone._proposer_address = self._proposer_address
-        clone._proto = self._proto
+        clone._encoded = self._encoded
+        clone._derived = self._derived
         return clone
+
+    def derived(self, build: Callable[[ValidatorSet], T]) -> T:
+        """`build(self)`, cached until the members (addresses, keys, powers, order) change and shared by
+        copies: for per-block work that does not depend on proposer priorities (each block copies sets)."""
+        cached = self._derived.get(build, _MISSING)
+        if cached is _MISSING:
+            cached = self._derived[build] = build(self)
+        return cast(T, cached)
 
     # -- proposer priorities -------------------------------------------------------------------
 
@@ -196,7 +212,7 @@ class ValidatorSet:
             val if val.proposer_priority == priority else val.with_priority(priority)
             for val, priority in zip(self._validators, priorities, strict=True)
         ]
-        self._proto = None
+        self._encoded = None
 
     # -- validator updates ---------------------------------------------------------------------
 
@@ -237,7 +253,8 @@ class ValidatorSet:
         self._shift_by_average_priority()
         self._validators.sort(key=_power_order)
         self._by_address = {val.address: index for index, val in enumerate(self._validators)}
-        self._proto = None
+        self._encoded = None
+        self._derived = {}
 
     def _total_after_updates(self, updates: Sequence[Validator], removed_power: int) -> int:
         """`verifyUpdates`: the total after updates (before removals), checking for overflow."""
@@ -282,20 +299,31 @@ class ValidatorSet:
     # -- encodings -----------------------------------------------------------------------------
 
     def to_proto(self) -> validator_pb2.ValidatorSet:
-        """A fresh message, copied from one built once per set state: every saved state holds three
-        sets and each set appears in three consecutive states (as next, current and last)."""
-        cached = self._proto
-        if cached is None:
-            cached = validator_pb2.ValidatorSet(total_voting_power=self._total)
-            add = cached.validators.add
-            for val in self._validators:
-                val.fill_proto(add())
-            if self._validators:
-                self.proposer.fill_proto(cached.proposer)
-            self._proto = cached
-        pb = validator_pb2.ValidatorSet()
-        pb.CopyFrom(cached)
+        """A fresh message (parsed from the cached `to_proto_bytes`)."""
+        pb: validator_pb2.ValidatorSet = validator_pb2.ValidatorSet.FromString(self.to_proto_bytes())
         return pb
+
+    def to_proto_bytes(self) -> bytes:
+        """The proto encoding, built once per set state: every saved state holds three sets and each set
+        appears in three consecutive states (as next, current and last), which splice these bytes in."""
+        cached = self._encoded
+        if cached is None:
+            parts: list[bytes] = []
+            add = parts.extend
+            for head, val in zip(self.derived(_encoded_heads), self._validators, strict=True):
+                priority = val.proposer_priority
+                if priority:
+                    tail = uvarint(priority)
+                    add((_VALIDATORS_KEY, uvarint(len(head) + 1 + len(tail)), head, _PRIORITY_KEY, tail))
+                else:
+                    add((_VALIDATORS_KEY, uvarint(len(head)), head))
+            if self._validators:
+                proposer = self.proposer
+                encoded = proposer.encoded_without_priority() + varint_field(4, proposer.proposer_priority)
+                parts.append(message_field(2, encoded))
+            parts.append(varint_field(3, self._total))
+            cached = self._encoded = b"".join(parts)
+        return cached
 
     @classmethod
     def from_proto(cls, pb: validator_pb2.ValidatorSet) -> ValidatorSet:
@@ -335,6 +363,10 @@ def _restore(
     return vals
 
 
+def _encoded_heads(vals: ValidatorSet) -> tuple[bytes, ...]:
+    return tuple(val.encoded_without_priority() for val in vals.validators)
+
+
 def _priorities_of(validators: Sequence[Validator]) -> list[int]:
     return [val.proposer_priority for val in validators]
 
@@ -353,7 +385,10 @@ def _rescaled(priorities: list[int], diff_max: int) -> list[int]:
 def _shifted_by_average(priorities: list[int]) -> list[int]:
     """`shiftByAvgProposerPriority`: subtract the flooring average from every priority."""
     average = sum(priorities) // len(priorities)
-    return [_clip(priority - average) for priority in priorities]
+    shifted = [priority - average for priority in priorities]
+    if min(shifted) < INT64_MIN or max(shifted) > INT64_MAX:
+        return [_clip(priority) for priority in shifted]
+    return shifted
 
 
 def _split_changes(changes: Sequence[Validator]) -> tuple[list[Validator], list[Validator]]:
