@@ -152,6 +152,23 @@ def _sync_with(node: Node, ahead: VerifyAhead, blocks: dict[int, Block], upto: i
         node.apply_chain(h)
 
 
+def _culprit_of_next_pair(node: Node, ahead: VerifyAhead, blocks: dict[int, Block]) -> Culprit:
+    """Verify the pair after the node's state with the verdict VerifyAhead gives; it must fail."""
+    h = node.state.last_block_height + 1
+    ahead.plan(node.state)
+    verdict = ahead.verdict_for(node.state, blocks[h + 1], None)
+    with pytest.raises(PairVerificationError) as info:
+        verify_pair(
+            node.state,
+            blocks[h],
+            blocks[h + 1],
+            None,
+            verdict=verdict,
+            validate_block=lambda b: node.executor.validate_block(node.state, b),
+        )
+    return info.value.culprit
+
+
 def test_one_commit_proves_a_linked_run_of_blocks(tmp_path: Path) -> None:
     """30 held blocks with one validator set: the commit of the highest is the only one checked."""
     node, _ = _state_at(tmp_path, 10)
@@ -183,18 +200,7 @@ def test_a_forged_block_in_the_run_is_caught_per_height_and_blamed_exactly(tmp_p
     ahead, executor = _chain_ahead(blocks)
     _sync_with(node, ahead, blocks, 18)
     assert 19 in executor.heights
-    ahead.plan(node.state)
-    verdict = ahead.verdict_for(node.state, blocks[20], None)
-    with pytest.raises(PairVerificationError) as info:
-        verify_pair(
-            node.state,
-            blocks[19],
-            blocks[20],
-            None,
-            verdict=verdict,
-            validate_block=lambda b: node.executor.validate_block(node.state, b),
-        )
-    assert info.value.culprit is Culprit.SECOND
+    assert _culprit_of_next_pair(node, ahead, blocks) is Culprit.SECOND
 
 
 def test_a_block_that_is_not_the_committed_one_is_never_proven_by_the_chain(tmp_path: Path) -> None:
@@ -211,18 +217,7 @@ def test_a_block_that_is_not_the_committed_one_is_never_proven_by_the_chain(tmp_
     )
     ahead, _ = _chain_ahead(blocks)
     _sync_with(node, ahead, blocks, 14)
-    ahead.plan(node.state)
-    verdict = ahead.verdict_for(node.state, blocks[16], None)
-    with pytest.raises(PairVerificationError) as info:
-        verify_pair(
-            node.state,
-            blocks[15],
-            blocks[16],
-            None,
-            verdict=verdict,
-            validate_block=lambda b: node.executor.validate_block(node.state, b),
-        )
-    assert info.value.culprit is Culprit.FIRST
+    assert _culprit_of_next_pair(node, ahead, blocks) is Culprit.FIRST
 
 
 def _all_absent(ext: ExtendedCommit) -> ExtendedCommit:
