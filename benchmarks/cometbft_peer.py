@@ -6,6 +6,7 @@ serving Switch inbound connections that hold their post-handshake bytes the same
 waits for the flush as long as it would on a CometBFT peer (the send rate, 5 MB/s, is the Switch's own).
 `run_cometbft_syncer` syncs the same chain with a fresh `cometbft start` home (proxy_app = "kvstore",
 blocksync on) peered with those servers, timing it from its own "committed state" log lines.
+`cometbft_servers` serves the chain from real CometBFT nodes instead (`sync_bench.py --servers cometbft`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -146,17 +150,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _configure(binary: str, home: Path, genesis: Genesis, peers: str) -> None:
+def _configure(
+    binary: str, home: Path, genesis: Genesis, peers: str, moniker: str = "cometbft-syncer"
+) -> tuple[int, int]:
+    """A `cometbft init` home for the chain (in-process kvstore, pex off); returns (p2p, rpc) ports."""
     subprocess.run([binary, "init", "--home", str(home)], check=True, capture_output=True, timeout=60)
     write_genesis(home / "config" / "genesis.json", genesis_json(genesis))
     path = home / "config" / "config.toml"
     text = path.read_text()
+    p2p_port, rpc_port = _free_port(), _free_port()
     for section, key, value in (
         ("", "proxy_app", '"kvstore"'),
-        ("", "moniker", '"cometbft-syncer"'),
+        ("", "moniker", f'"{moniker}"'),
         ("", "log_level", '"state:info,*:error"'),
-        ("rpc", "laddr", f'"tcp://127.0.0.1:{_free_port()}"'),
-        ("p2p", "laddr", f'"tcp://127.0.0.1:{_free_port()}"'),
+        ("rpc", "laddr", f'"tcp://127.0.0.1:{rpc_port}"'),
+        ("p2p", "laddr", f'"tcp://127.0.0.1:{p2p_port}"'),
         ("p2p", "persistent_peers", f'"{peers}"'),
         ("p2p", "pex", "false"),
         ("p2p", "addr_book_strict", "false"),
@@ -164,6 +172,58 @@ def _configure(binary: str, home: Path, genesis: Genesis, peers: str) -> None:
     ):
         text = set_toml_key(text, section, key, value)
     path.write_text(text)
+    return p2p_port, rpc_port
+
+
+@contextmanager
+def cometbft_servers(binary: str, genesis: Genesis, chain: Path, count: int, timeout: float) -> Iterator[str]:
+    """`count` real CometBFT nodes serving the chain stored at `chain` (its LevelDB stores copied into
+    each home; each replays the chain into its in-process kvstore at start, then stays in blocksync with
+    no peers of its own, answering BlockRequests); yields their `id@host:port` addresses."""
+    base = Path(tempfile.mkdtemp(prefix="cometsync-bench-servers-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, base, True)
+        addresses, rpc_ports = [], []
+        for index in range(count):
+            home = base / f"server{index}"
+            p2p_port, rpc_port = _configure(binary, home, genesis, "", moniker=f"server{index}")
+            for name in ("blockstore.db", "state.db"):
+                shutil.copytree(chain / name, home / "data" / name)
+            shown = subprocess.run(
+                [binary, "show-node-id", "--home", str(home)], check=True, capture_output=True, text=True
+            )
+            log = stack.enter_context((base / f"server{index}.log").open("w"))
+            proc = subprocess.Popen([binary, "start", "--home", str(home)], stdout=log, stderr=log)
+            stack.callback(_stop, proc)
+            addresses.append(f"{shown.stdout.strip()}@127.0.0.1:{p2p_port}")
+            rpc_ports.append(rpc_port)
+        deadline = time.monotonic() + timeout
+        for port in rpc_ports:
+            while _rpc_height(port) is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"a CometBFT server did not finish its start-up ({base})")
+                time.sleep(0.5)
+        yield ",".join(addresses)
+
+
+def _rpc_height(port: int) -> int | None:
+    """The node's latest block height once its RPC answers (after the handshake replayed the chain)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as answer:
+            body = answer.read()
+    except OSError:
+        return None
+    match = re.search(rb'"latest_block_height":\s*"(\d+)"', body)
+    return int(match.group(1)) if match else None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def _proc_usage(pid: int) -> tuple[float, float]:

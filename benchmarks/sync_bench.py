@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import ed25519_zebra
-from cometbft_peer import CometBFTLikeReactor, CometBFTResult, run_cometbft_syncer
+from cometbft_peer import CometBFTLikeReactor, CometBFTResult, cometbft_servers, run_cometbft_syncer
 from sync_stages import StageClock, TimedApp, TimedExecutor, TimedStateStore, TimedStore
 from twisted.internet import defer, task
 
@@ -467,6 +467,9 @@ def report(
     blocks_per_s = (synced - 1) / seconds  # the interval runs from the first apply to the last
     verify, raw = loops.verify, loops.raw_verify
     throttle = f"{args.flush_throttle_ms:g} ms flush throttle" if args.flush_throttle_ms else "no throttle"
+    servers = "CometBFT-like peers"
+    if args.servers == "cometbft":
+        servers, throttle = "real CometBFT nodes", "CometBFT's defaults: 100 ms flush throttle"
     rows: list[tuple[str, str]] = [
         (
             "chain",
@@ -475,7 +478,7 @@ def report(
         ),
         (
             "setup",
-            f"{args.peers} serving peers ({throttle}, 5 MB/s); pool {PoolConfig().max_pending_per_peer} "
+            f"{args.peers} serving {servers} ({throttle}, 5 MB/s); pool {PoolConfig().max_pending_per_peer} "
             f"requests/peer; verify workers {args.verify_workers}; app {args.app} over {args.abci}",
         ),
         ("blocks synced", f"{synced} (switched at height {result.switched.state.last_block_height})"),
@@ -550,6 +553,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="serving peers' flush throttle, CometBFT's flush_throttle_timeout (default 100; 0: none)",
     )
     parser.add_argument(
+        "--servers",
+        choices=("cometsync", "cometbft"),
+        default="cometsync",
+        help="serving peers: cometsync Switches flushing like CometBFT (default), or real CometBFT nodes "
+        "(COMETBFT_BIN) holding the chain",
+    )
+    parser.add_argument(
         "--cometbft",
         choices=("auto", "off"),
         default="auto",
@@ -575,6 +585,31 @@ def ensure_chain(params: ChainParams) -> None:
     print(f"built in {time.perf_counter() - began:.1f} s", flush=True)
 
 
+@contextmanager
+def serving_peers(params: ChainParams, args: argparse.Namespace) -> Iterator[str]:
+    """The serving peers' addresses: CometBFT-like cometsync Switches in a subprocess, or real CometBFT."""
+    if args.servers == "cometbft":
+        binary = os.environ.get("COMETBFT_BIN")
+        if not binary:
+            raise SystemExit("--servers cometbft needs COMETBFT_BIN to name a CometBFT v0.38 binary")
+        print(
+            f"starting {args.peers} CometBFT servers (each replays the chain into its kvstore) ...",
+            flush=True,
+        )
+        with cometbft_servers(
+            binary, params.spec.genesis(), params.folder, args.peers, SYNC_TIMEOUT_SECONDS
+        ) as addresses:
+            yield addresses
+        return
+    serve_args: tuple[str, ...] = ("--serve", str(params.folder), "--peers", str(args.peers))
+    serve_args += ("--flush-throttle-ms", str(args.flush_throttle_ms))
+    server, addresses = start_process(python_argv(__file__, *serve_args), SERVING)
+    try:
+        yield addresses
+    finally:
+        stop_process(server)
+
+
 async def run(reactor: Any, args: argparse.Namespace) -> None:
     params = ChainParams(args.blocks, args.validators, args.txs, args.tx_size)
     if args.serve is not None:
@@ -585,12 +620,9 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
         return
     args.app = app_kind(args.app)
     ensure_chain(params)
-    serve_args: tuple[str, ...] = ("--serve", str(params.folder), "--peers", str(args.peers))
-    serve_args += ("--flush-throttle-ms", str(args.flush_throttle_ms))
-    server, addresses = start_process(python_argv(__file__, *serve_args), SERVING)
     home = Path(tempfile.mkdtemp(prefix="cometsync-bench-sync-"))
     cometbft: CometBFTResult | None = None
-    try:
+    with serving_peers(params, args) as addresses:
         result = await sync(reactor, params, home, addresses, args.verify_workers, args.app, args.abci)
         binary = os.environ.get("COMETBFT_BIN")
         if binary and args.cometbft == "auto":
@@ -599,8 +631,6 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
             cometbft = run_cometbft_syncer(
                 binary, params.spec.genesis(), addresses, target, SYNC_TIMEOUT_SECONDS
             )
-    finally:
-        stop_process(server)
     try:
         upto = result.switched.state.last_block_height
         jobs = load_verify_jobs(home, upto)
