@@ -44,7 +44,7 @@ class StageTimes:
 
 
 class StageClock:
-    """Adds up stage times over the sync (the first block's wait is the start-up and is not counted)."""
+    """Adds up stage times over the sync (the first block's wait and verdict are start-up, not counted)."""
 
     def __init__(self) -> None:
         self.totals = StageTimes()
@@ -63,9 +63,9 @@ class StageClock:
         if stage == "blocks" and self._blocks_at is None:
             self._blocks_at = now
         elif stage == "verified" and self._blocks_at is not None:
-            if self._free_at is not None:
+            if self._free_at is not None:  # not the first block, whose wait and verdict are the start-up
                 self.totals.wait_for_block += max(0.0, self._blocks_at - self._free_at)
-            self.totals.verify += now - self._blocks_at
+                self.totals.verify += now - self._blocks_at
             self._blocks_at = None
 
     def timed(self, stage: str, result: defer.Deferred[T], began: float) -> defer.Deferred[T]:

@@ -15,11 +15,19 @@ from cometsync.node.parent_death import die_with_parent
 
 
 def verify_pool(workers: int) -> ProcessPoolExecutor | None:
-    """`workers` processes (started on first use), or None to verify inline when `workers` is 0."""
+    """`workers` processes, started now in the background (a spawned worker takes about a second to
+    import cometsync: without this the first verdict waits for it), or None to verify inline when 0."""
     if workers == 0:
         return None
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),))
+    for _ in range(workers):
+        pool.submit(_started)
+    return pool
+
+
+def _started() -> None:
+    """A job that only makes the pool start a worker."""
 
 
 def init_worker(node_pid: int) -> None:
