@@ -9,7 +9,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 from cometsync.node.parent_death import die_with_parent
 
@@ -21,9 +24,22 @@ def verify_pool(workers: int) -> ProcessPoolExecutor | None:
         return None
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),))
-    for _ in range(workers):
-        pool.submit(_started)
+    with _sigint_ignored():  # inherited: a Ctrl-C while a worker still imports prints no traceback
+        for _ in range(workers):
+            pool.submit(_started)  # submit spawns the missing workers before it returns
     return pool
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _started() -> None:
