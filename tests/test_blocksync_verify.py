@@ -31,7 +31,12 @@ from cometsync.blocksync.codec import (
     encode_block_response,
 )
 from cometsync.blocksync.verify import Culprit, PairVerificationError, check_commits, commit_job, verify_pair
-from cometsync.blocksync.verify_ahead import InlineExecutor, VerifyAhead
+from cometsync.blocksync.verify_ahead import (
+    CHAIN_PROOF_REACH,
+    CHAIN_PROOF_SPACING,
+    InlineExecutor,
+    VerifyAhead,
+)
 from cometsync.state import State
 from cometsync.types import Block, BlockIDFlag, CommitSig, ExtendedCommit, ExtendedCommitSig
 
@@ -177,6 +182,19 @@ def test_one_commit_proves_a_linked_run_of_blocks(tmp_path: Path) -> None:
     _sync_with(node, ahead, blocks, 40)
     assert executor.heights == [40]
     assert ahead.chain_proven == 29  # 11..39; 40 used its own verdict
+
+
+def test_a_long_run_is_proven_in_steps_of_at_most_the_proof_reach(tmp_path: Path) -> None:
+    """140 held blocks: proofs at most CHAIN_PROOF_REACH apart (each plan walks that far at most), and
+    still only a few commits checked for all of them."""
+    node, _ = _state_at(tmp_path, 10)
+    blocks = {h: LOCALNET_CHAIN.block(h) for h in range(11, 152)}
+    ahead, executor = _chain_ahead(blocks)
+    _sync_with(node, ahead, blocks, 150)
+    proofs = sorted(executor.heights)
+    assert len(proofs) <= 140 // CHAIN_PROOF_SPACING
+    assert all(b - a <= CHAIN_PROOF_REACH + 1 for a, b in zip([10, *proofs], proofs, strict=False))
+    assert node.state.last_block_height == 150
 
 
 def test_chain_proofs_stop_at_a_validator_change_and_verify_each_height_there(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ class _Entry:
 
 CHAIN_PROOF_SPACING = 16
 """A new chain proof is started once the provable run reaches this far above the newest one."""
+CHAIN_PROOF_REACH = 64
+"""...and at most this far above it: each plan walks at most this many held blocks."""
 
 _PROVEN = CommitVerdict(None, None)
 """The verdict for a height below a standing chain proof."""
@@ -82,19 +84,24 @@ class VerifyAhead:
         self._proof_spacing = proof_spacing
         self._candidates: dict[int, tuple[Block, ExtendedCommit | None]] = {}
         self._entries: dict[int, _Entry] = {}
+        self._floor: int | None = None
+        """No candidate or entry is below this height (None: none was ever held)."""
         self.chain_proven = 0
         """Heights whose commit was proven by a later one (their own signatures never checked)."""
 
     def block_arrived(self, block: Block, ext_commit: ExtendedCommit | None) -> None:
         """The pool accepted `block` (replacing any earlier block it held at that height)."""
         self._candidates[block.height] = (block, ext_commit)
+        self._note_height(block.height)
 
     def plan(self, state: ChainStateView) -> None:
         """Drop what is behind the state and submit jobs for held pairs, in height order."""
         next_height = state.last_block_height + 1
-        for table in (self._candidates, self._entries):
-            for height in [h for h in table if h < next_height]:
-                del table[height]
+        if self._floor is not None and self._floor < next_height:
+            for height in range(self._floor, next_height):  # the state moves one height at a time
+                self._candidates.pop(height, None)
+                self._entries.pop(height, None)
+            self._floor = next_height
         in_flight = sum(1 for entry in self._entries.values() if not entry.future.done())
         if self._chain_proofs:
             if in_flight < self._max_in_flight and self._start_chain_proof(state):
@@ -140,6 +147,9 @@ class VerifyAhead:
         del self._entries[height]
         return verdict
 
+    def _note_height(self, height: int) -> None:
+        self._floor = height if self._floor is None else min(self._floor, height)
+
     def _holds(self, height: int, block: Block) -> bool:
         held = self._candidates.get(height)
         return held is not None and held[0] is block
@@ -168,13 +178,16 @@ class VerifyAhead:
         """Submit the commit at the top of the linked run once it is `proof_spacing` above the newest
         proof still standing (the run is walked from that proof: the verdict re-walks from the bottom)."""
         next_height = state.last_block_height + 1
-        standing = [h for h in self._entries if h >= next_height and self._standing_proof(state, h)]
-        base = max(standing, default=next_height)
+        newest = (h for h in sorted(self._entries, reverse=True) if self._standing_proof(state, h))
+        standing = next(newest, None)
+        base = next_height if standing is None else standing
         top = None
         for height in self._linked_run(state, base):
+            if height > base + CHAIN_PROOF_REACH:
+                break
             if self._names_own_block(height):
                 top = height
-        if top is None or (standing and top < base + self._proof_spacing):
+        if top is None or (standing is not None and top < base + self._proof_spacing):
             return False
         second = self._candidates[top + 1][0]
         if self._matching(top, second, None) is not None:
@@ -222,6 +235,7 @@ class VerifyAhead:
         future = self._executor.submit(check_commits, job)
         entry = _Entry(second, ext_commit, job.validators.hash(), future)
         self._entries[height] = entry
+        self._note_height(height)
         future.add_done_callback(lambda _: self._notify_done())
         return entry
 
