@@ -464,7 +464,7 @@ def report(
 ) -> None:
     synced = result.switched.blocks_synced
     seconds = result.seconds
-    blocks_per_s = (synced - 1) / seconds  # the interval runs from the first apply to the last
+    blocks_per_s = _blocks_per_second(result)
     verify, raw = loops.verify, loops.raw_verify
     throttle = f"{args.flush_throttle_ms:g} ms flush throttle" if args.flush_throttle_ms else "no throttle"
     servers = "CometBFT-like peers"
@@ -553,6 +553,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="serving peers' flush throttle, CometBFT's flush_throttle_timeout (default 100; 0: none)",
     )
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="run cometsync then CometBFT this many times on the same peers and print every ratio and the "
+        "median (the report is the last pair's; default 1)",
+    )
+    parser.add_argument(
         "--servers",
         choices=("cometsync", "cometbft"),
         default="cometsync",
@@ -571,6 +578,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.blocks < 3 or args.validators < 1 or args.txs < 0 or args.tx_size < 8 or args.peers < 1:
         parser.error("need blocks >= 3, validators >= 1, txs >= 0, tx-size >= 8, peers >= 1")
+    if args.pairs < 1:
+        parser.error("need pairs >= 1")
     return args
 
 
@@ -620,17 +629,16 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
         return
     args.app = app_kind(args.app)
     ensure_chain(params)
-    home = Path(tempfile.mkdtemp(prefix="cometsync-bench-sync-"))
-    cometbft: CometBFTResult | None = None
+    pairs: list[tuple[float, float]] = []
     with serving_peers(params, args) as addresses:
-        result = await sync(reactor, params, home, addresses, args.verify_workers, args.app, args.abci)
-        binary = os.environ.get("COMETBFT_BIN")
-        if binary and args.cometbft == "auto":
-            target = result.switched.state.last_block_height
-            print(f"cometsync done; CometBFT's syncer on the same chain and peers ({binary}) ...", flush=True)
-            cometbft = run_cometbft_syncer(
-                binary, params.spec.genesis(), addresses, target, SYNC_TIMEOUT_SECONDS
-            )
+        for pair in range(args.pairs):
+            home = Path(tempfile.mkdtemp(prefix="cometsync-bench-sync-"))
+            result = await sync(reactor, params, home, addresses, args.verify_workers, args.app, args.abci)
+            cometbft = _cometbft_after(params, args, addresses, result)
+            if cometbft is not None:
+                pairs.append((_blocks_per_second(result), cometbft.blocks_per_second))
+            if pair < args.pairs - 1:
+                shutil.rmtree(home, ignore_errors=True)
     try:
         upto = result.switched.state.last_block_height
         jobs = load_verify_jobs(home, upto)
@@ -639,6 +647,27 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     report(params, args, result, loops, cometbft)
+    if len(pairs) > 1:
+        ratios = sorted(ours / theirs for ours, theirs in pairs)
+        shown = ", ".join(f"{ours:.0f}/{theirs:.0f} = {ours / theirs:.2f}x" for ours, theirs in pairs)
+        print(f"pairs (cometsync/CometBFT blocks/s, one after the other): {shown}")
+        print(f"median sync rate / CometBFT over {len(pairs)} pairs: {ratios[len(ratios) // 2]:.2f}x")
+
+
+def _cometbft_after(
+    params: ChainParams, args: argparse.Namespace, addresses: str, result: SyncResult
+) -> CometBFTResult | None:
+    """CometBFT's syncer on the same chain and peers, right after ours (when COMETBFT_BIN is set)."""
+    binary = os.environ.get("COMETBFT_BIN")
+    if not binary or args.cometbft != "auto":
+        return None
+    target = result.switched.state.last_block_height
+    print(f"cometsync done; CometBFT's syncer on the same chain and peers ({binary}) ...", flush=True)
+    return run_cometbft_syncer(binary, params.spec.genesis(), addresses, target, SYNC_TIMEOUT_SECONDS)
+
+
+def _blocks_per_second(result: SyncResult) -> float:
+    return (result.switched.blocks_synced - 1) / result.seconds  # from the first apply to the last
 
 
 def main() -> None:
