@@ -159,15 +159,13 @@ class VerifyAhead:
         signed by the state's set, without extensions, each linked by hash to the one above."""
         validators_hash = state.validators.hash()
         params = state.consensus_params
-        height = start
-        while height in self._candidates and height + 1 in self._candidates:
+        for height, upper, _ in self._pairs(start):
             block = self._candidates[height][0]
             if block.header.validators_hash != validators_hash or params.vote_extensions_enabled(height):
                 return
             yield height
-            if self._candidates[height + 1][0].header.last_block_id != block.block_id():
+            if upper.header.last_block_id != block.block_id():
                 return
-            height += 1
 
     def _names_own_block(self, height: int) -> bool:
         """Whether the commit for `height` (inside the block above) is for the block held at `height`."""
