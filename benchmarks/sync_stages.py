@@ -11,6 +11,7 @@ block h+1's wait, verify and save, so it is reported apart: it only costs what t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar, cast
 
@@ -121,6 +122,13 @@ class _TimedWrite:
         self._clock.add(self._stage, self._staged_in + time.perf_counter() - began)
 
 
+def _timed_staging(clock: StageClock, stage: str, staging: Callable[[], PendingWrite]) -> PendingWrite:
+    """`staging()`, with its encoding time and its later write (on whichever thread) added to `stage`."""
+    began = time.perf_counter()
+    pending = staging()
+    return cast(PendingWrite, _TimedWrite(pending, clock, stage, time.perf_counter() - began))
+
+
 class TimedStore:
     """The node's BlockStore with each block's encoding and write timed."""
 
@@ -134,10 +142,10 @@ class TimedStore:
     def stage_block(
         self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
     ) -> PendingWrite:
-        began = time.perf_counter()
-        pending = self._store.stage_block(block, part_set, seen_commit, ext_commit)
-        return cast(
-            PendingWrite, _TimedWrite(pending, self._clock, "save_block", time.perf_counter() - began)
+        return _timed_staging(
+            self._clock,
+            "save_block",
+            lambda: self._store.stage_block(block, part_set, seen_commit, ext_commit),
         )
 
 
@@ -154,10 +162,8 @@ class TimedStateStore:
     def stage_save(
         self, state: State, finalize_response: abci_pb2.ResponseFinalizeBlock | None = None
     ) -> PendingWrite:
-        began = time.perf_counter()
-        pending = self._store.stage_save(state, finalize_response)
-        return cast(
-            PendingWrite, _TimedWrite(pending, self._clock, "state_save", time.perf_counter() - began)
+        return _timed_staging(
+            self._clock, "state_save", lambda: self._store.stage_save(state, finalize_response)
         )
 
 
