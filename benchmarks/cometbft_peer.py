@@ -33,6 +33,7 @@ from cometsync.config.genesis_doc import GenesisValidator, genesis_document, wri
 from cometsync.crypto import PubKey
 from cometsync.types import Genesis
 
+REPO = Path(__file__).resolve().parent.parent
 COMETBFT_WRITE_BUFFER = 65536
 """`minWriteBufferSize` of CometBFT's MConnection: a full buffer goes out at once."""
 COMMITTED = re.compile(r"^I\[(\d{4}-\d\d-\d\d\|\d\d:\d\d:\d\d\.\d{3})\] committed state .*\bheight=(\d+)")
@@ -192,9 +193,7 @@ def cometbft_servers(binary: str, genesis: Genesis, chain: Path, count: int, tim
             shown = subprocess.run(
                 [binary, "show-node-id", "--home", str(home)], check=True, capture_output=True, text=True
             )
-            log = stack.enter_context((base / f"server{index}.log").open("w"))
-            proc = subprocess.Popen([binary, "start", "--home", str(home)], stdout=log, stderr=log)
-            stack.callback(_stop, proc)
+            stack.enter_context(running([binary, "start", "--home", str(home)], base / f"server{index}.log"))
             addresses.append(f"{shown.stdout.strip()}@127.0.0.1:{p2p_port}")
             rpc_ports.append(rpc_port)
         deadline = time.monotonic() + timeout
@@ -217,13 +216,22 @@ def _rpc_height(port: int) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+@contextmanager
+def running(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`argv` started from the repository root with its output in `log`; terminated (killed after 30 s)
+    when the block ends."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def _proc_usage(pid: int) -> tuple[float, float]:

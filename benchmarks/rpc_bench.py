@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cometbft_peer import running
+
 from cometsync.config import (
     GenesisValidator,
     free_starting_port,
@@ -190,22 +192,6 @@ def wait_until(probe: Callable[[], bool], seconds: float, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- nodes
-
-
-@contextmanager
-def running(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
 
 
 def cometsync_argv(*args: str) -> list[str]:
