@@ -120,16 +120,21 @@ class BackloggedPeer(QuietPeer):
         return self.reading
 
 
+def _serving_backlogged_peer(tmp_path: Path, peer_id: str) -> tuple[BlocksyncReactor[State], BackloggedPeer]:
+    """A node serving blocks 1-5 (blocksync off) with one BackloggedPeer connected."""
+    server = Node(tmp_path / "server", LOCALNET_CHAIN)
+    server.apply_chain(5)
+    reactor, _ = make_reactor(server, start_clock(LOCALNET_CHAIN))
+    reactor.start(blocksync=False)
+    peer = BackloggedPeer(peer_id)
+    reactor.add_peer(peer)
+    return reactor, peer
+
+
 def test_a_request_flood_from_a_peer_that_does_not_read_costs_no_store_reads_and_is_banned(
     tmp_path: Path,
 ) -> None:
-    clock = start_clock(LOCALNET_CHAIN)
-    server = Node(tmp_path / "server", LOCALNET_CHAIN)
-    server.apply_chain(5)
-    reactor, _ = make_reactor(server, clock)
-    reactor.start(blocksync=False)
-    peer = BackloggedPeer("hungry")
-    reactor.add_peer(peer)
+    reactor, peer = _serving_backlogged_peer(tmp_path, "hungry")
     status_sent = len(peer.sent)
     for _ in range(REQUEST_BACKLOG_BUDGET):
         reactor.receive(BLOCKSYNC_CHANNEL, peer, encode(BlockRequest(3)))
@@ -144,13 +149,7 @@ def test_a_request_flood_from_a_peer_that_does_not_read_costs_no_store_reads_and
 
 def test_a_peer_that_reads_again_starts_a_fresh_backlog_budget(tmp_path: Path) -> None:
     """Big blocks may fill an honest peer's queue for a while: once it reads, its drops are forgiven."""
-    clock = start_clock(LOCALNET_CHAIN)
-    server = Node(tmp_path / "server", LOCALNET_CHAIN)
-    server.apply_chain(5)
-    reactor, _ = make_reactor(server, clock)
-    reactor.start(blocksync=False)
-    peer = BackloggedPeer("slow-reader")
-    reactor.add_peer(peer)
+    reactor, peer = _serving_backlogged_peer(tmp_path, "slow-reader")
     for _ in range(3):
         peer.reading = False
         for _ in range(REQUEST_BACKLOG_BUDGET):
