@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from test_pool_cometbft import pop_one
-from test_pool_harness import FakePeer, SimBlock, SimCommit, SimNetwork, block_time
+from test_pool_harness import MALICIOUS_LIE, FakePeer, SimBlock, SimCommit, SimNetwork, block_time
 
 from cometsync.pool import AddBlockOutcome, PeerBanned, PeerError, PoolConfig, SendRequest
 
@@ -206,6 +206,27 @@ def test_held_blocks_do_not_starve_requests_but_max_requesters_bounds_them() -> 
     status = net.pool.status()
     assert status.num_requesters == 50 and status.peers[0].num_pending <= 20
     assert status.num_requesters - status.num_awaiting_block >= 30  # held blocks beyond CometBFT's cap
+
+
+def test_awaited_heights_stay_exactly_the_requesters_without_a_block() -> None:
+    """The pool keeps the block-less requesters apart so a request pass does not walk all 600; whatever
+    peers do (lie, refuse, fall silent, send fakes that get them banned), that set must stay exact."""
+    peers = [
+        FakePeer("honest", 1, 400, service_time=0.02),
+        FakePeer("slow", 1, 400, service_time=0.3),
+        FakePeer("refuser", 1, 400, missing=frozenset(range(30, 60))),
+        FakePeer("liar", 1, 400 + MALICIOUS_LIE, malicious=True),
+        FakePeer("silent", 1, 400, silent=True),
+    ]
+    net = SimNetwork(peers, 1, PoolConfig(peer_timeout=2.0, max_requesters=80), verify_interval=0.2)
+    net.start()
+    for _ in range(3000):
+        net.step(0.01)
+        requesters = net.pool._requesters  # private on purpose: the invariant is internal
+        awaited = {height for height, requester in requesters.items() if requester.block is None}
+        assert set(net.pool._awaited) == awaited
+        assert net.pool.status().num_awaiting_block == len(awaited)
+    assert net.pool.height > 100 and net.bans
 
 
 def test_second_request_only_near_the_tip() -> None:

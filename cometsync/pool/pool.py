@@ -64,6 +64,8 @@ class BlockPool(Generic[BlockT, CommitT]):
         self._start_time: float | None = None
         self._timers = TimerHeap()
         self._requesters: dict[int, Requester[BlockT, CommitT]] = {}
+        self._awaited: dict[int, Requester[BlockT, CommitT]] = {}
+        """The requesters still without a block: requests go only to these, so no call walks all 600."""
         self._peers: dict[str, PoolPeer] = {}
         self._sorted_peers: list[PoolPeer] = []
         self._banned: dict[str, float] = {}
@@ -93,6 +95,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         """Switch to consensus: forget requests and held blocks; later blocks are dropped quietly."""
         self._running = False
         self._requesters.clear()
+        self._awaited.clear()
         self._late.clear()
         self._timers.clear()
         self._bytes_held = 0
@@ -202,6 +205,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         if requester.block is not None:
             return AddBlockOutcome.DUPLICATE
         requester.set_block(block, ext_commit, size, peer_id)
+        del self._awaited[height]
         self._bytes_held += size
         self.make_requests()
         return AddBlockOutcome.ACCEPTED
@@ -302,7 +306,7 @@ class BlockPool(Generic[BlockT, CommitT]):
             start_height=self.start_height,
             max_peer_height=self.max_peer_height,
             num_requesters=len(self._requesters),
-            num_awaiting_block=sum(1 for r in self._requesters.values() if r.block is None),
+            num_awaiting_block=len(self._awaited),
             num_in_flight=sum(len(r.outstanding) for r in self._requesters.values()),
             bytes_held=self._bytes_held,
             window_bytes=self.config.window_bytes,
@@ -369,9 +373,11 @@ class BlockPool(Generic[BlockT, CommitT]):
         if now < self._start_time + self.config.peer_conn_wait:
             return
         self._create_requesters()
-        for requester in self._requesters.values():
-            if requester.block is None:
-                self._fill_slots(requester, now)
+        room = self.config.max_pending_per_peer
+        if not any(peer.num_pending < room for peer in self._sorted_peers):
+            return  # every slot is taken: nothing to send (the common case while blocks stream in)
+        for height in sorted(self._awaited):
+            self._fill_slots(self._awaited[height], now)
 
     def _watch(self, peer: PoolPeer) -> None:
         """Arm the no-block timeout from when the peer last started owing or delivered."""
@@ -383,13 +389,11 @@ class BlockPool(Generic[BlockT, CommitT]):
         if len(self._requesters) >= self.config.max_requesters:
             return
         awaiting_cap = len(self._peers) * self.config.max_pending_per_peer
-        awaiting = sum(1 for r in self._requesters.values() if r.block is None)
-        while awaiting < awaiting_cap and len(self._requesters) < self.config.max_requesters:
+        while len(self._awaited) < awaiting_cap and len(self._requesters) < self.config.max_requesters:
             next_height = self.height + len(self._requesters)
-            if next_height > self.max_peer_height or not self._window_admits(awaiting):
+            if next_height > self.max_peer_height or not self._window_admits(len(self._awaited)):
                 return
-            self._requesters[next_height] = Requester(next_height)
-            awaiting += 1
+            self._requesters[next_height] = self._awaited[next_height] = Requester(next_height)
 
     def _window_admits(self, awaiting: int) -> bool:
         """Room for one more awaited block? The first two heights always fit (progress needs them)."""
@@ -482,6 +486,7 @@ class BlockPool(Generic[BlockT, CommitT]):
         requester.former.discard(peer_id)
         if drop_block and requester.sender == peer_id:
             self._bytes_held -= requester.drop_block()
+            self._awaited[requester.height] = requester
             for other in requester.slot_peers():
                 if other not in requester.outstanding:  # it answered too, but its copy was discarded
                     requester.clear_slot(other)
@@ -574,3 +579,4 @@ class BlockPool(Generic[BlockT, CommitT]):
             if top <= self.max_peer_height or in_use:
                 return
             del self._requesters[top]
+            del self._awaited[top]
