@@ -215,7 +215,9 @@ class ServeOnlyExecutor:
     def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
         raise RuntimeError("the serving node does not execute blocks")
 
-    def execute_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+    def execute_verified_block(
+        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+    ) -> defer.Deferred[State]:
         raise RuntimeError("the serving node does not execute blocks")
 
     def settled(self) -> defer.Deferred[None]:

@@ -57,10 +57,13 @@ class StageClock:
         self._free_at: float | None = None
         self._blocks_at: float | None = None
         self._saved_at: float | None = None
+        self._execute_waits_for_save = True
         self._execute_stages = 0.0
 
     def on_stage(self, stage: str) -> None:
         now = time.perf_counter()
+        if stage == "verified":
+            self._execute_waits_for_save = True  # this block's write starts now
         if stage == "blocks" and self._blocks_at is None:
             self._blocks_at = now
         elif stage == "verified" and self._blocks_at is not None:
@@ -83,7 +86,8 @@ class StageClock:
             self.commit_seconds += seconds
             return
         if stage == "save_block":
-            self._saved_at = time.perf_counter()
+            if self._execute_waits_for_save:  # not already executing beside the write
+                self._saved_at = time.perf_counter()
         elif stage in ("finalize_block", "state_save"):
             self._execute_stages += seconds
         setattr(self.totals, stage, getattr(self.totals, stage) + seconds)
@@ -95,6 +99,8 @@ class StageClock:
         if self._saved_at is not None:
             self.totals.wait_for_previous_commit += now - self._saved_at
             self._saved_at = None
+        else:  # the block's write is still running beside this execution (or there was none)
+            self._execute_waits_for_save = False
         self._execute_stages = 0.0
         return now
 
@@ -198,14 +204,16 @@ class TimedExecutor:
     def validate_block(self, state: State, block: Block, skip_last_commit: bool = False) -> None:
         self._executor.validate_block(state, block, skip_last_commit)
 
-    def execute_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+    def execute_verified_block(
+        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+    ) -> defer.Deferred[State]:
         began = self._clock.execute_started()
 
         def executed(new_state: State) -> State:
             self._clock.executed(time.perf_counter() - began)
             return new_state
 
-        return self._executor.execute_verified_block(state, block_id, block).addCallback(executed)
+        return self._executor.execute_verified_block(state, block_id, block, stored).addCallback(executed)
 
     def settled(self) -> defer.Deferred[None]:
         return self._executor.settled()

@@ -1,5 +1,6 @@
 """Applies a real fixture chain into a cometsync home the way blocksync does: block h+1 is saved while the
-app commits h, then executed once that Commit returned.
+app commits h, then executed once that Commit returned; or (every even height) its write only ends after
+the app answered its FinalizeBlock, as when the loop's write outlasts that Commit.
 
 Run as a script by the crash tests (`python crash_driver.py HOME ADDRESS UPTO`, with COMETSYNC_CRASH_AT
 set to SIGKILL it at a named point); imported by the state tests for `open_stores` and `sync_chain`.
@@ -7,12 +8,14 @@ set to SIGKILL it at a named point); imported by the state tests for `open_store
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from state_fixtures import LOCALNET_CHAIN, FixtureChain
-from twisted.internet import defer, task
+from twisted.internet import defer, reactor, task
 from twisted.internet.interfaces import IReactorCore
 
 from cometsync.abci import ABCIClient
@@ -72,6 +75,29 @@ class GuardedApp:
         return defer.ensureDeferred(self._commit(request))
 
 
+class SaveAfterFinalize:
+    """The app, with a block write left `pending` until the app has answered the next FinalizeBlock (and
+    the executor has gone on to wait for that write: the write runs on the next reactor turn)."""
+
+    def __init__(self, app: ConsensusApp) -> None:
+        self._app = app
+        self.pending: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
+        def answered(response: abci_pb2.ResponseFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
+            pending, self.pending = self.pending, None
+            if pending is not None:
+                reactor.callLater(0, pending)  # type: ignore[attr-defined]
+            return response
+
+        return self._app.finalize_block(request).addCallback(answered)
+
+
 def open_stores(home: Path) -> tuple[BlockStore, StateStore]:
     data = home / "data"
     return BlockStore.open(data / "blockstore.db"), StateStore.open(data / "state.db")
@@ -91,15 +117,23 @@ async def sync_chain(
     block_store, state_store = open_stores(home)
     try:
         state = await Handshaker(state_store, block_store, chain.genesis(), app).handshake()
-        executor = BlockExecutor(state_store, block_store, app)
+        overlapping = SaveAfterFinalize(app)
+        executor = BlockExecutor(state_store, block_store, overlapping)  # type: ignore[arg-type]
         for height in range(state.last_block_height + 1, upto + 1):
             block = chain.block(height)
             part_set = PartSet.from_data(block.to_proto_bytes())
-            if block_store.height < height:  # while the app may still be committing height - 1
-                block_store.save_block(block, part_set, chain.seen_commit(height), chain.ext_commit(height))
             executor.validate_block(state, block)
             block_id = BlockID(block.hash(), part_set.header())
-            state = await executor.execute_verified_block(state, block_id, block)
+            stored: defer.Deferred[None] | None = None
+            if block_store.height < height:
+                seen, ext = chain.seen_commit(height), chain.ext_commit(height)
+                save = functools.partial(block_store.save_block, block, part_set, seen, ext)
+                if height % 2:  # while the app may still be committing height - 1
+                    save()
+                else:  # once the app has executed it: its state must still wait for the block
+                    stored = defer.Deferred()
+                    overlapping.pending = lambda save=save, stored=stored: (save(), stored.callback(None))
+            state = await executor.execute_verified_block(state, block_id, block, stored)
             if after_block is not None:
                 after_block(state)
         await executor.settled()

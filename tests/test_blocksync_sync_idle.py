@@ -113,8 +113,9 @@ def test_idle_fires_once_the_block_being_applied_is_committed(tmp_path: Path) ->
 
 
 def test_idle_waits_for_a_block_write_that_outlives_the_commit_before_it(tmp_path: Path) -> None:
-    """Block 2's write is still running when block 1's Commit returns: idle() must not fire until block 2
-    is written, executed and committed (a shutdown would otherwise close the app under it)."""
+    """Block 2's write is still running when block 1's Commit returns: FinalizeBlock 2 may run, but its
+    state is not written before the block, and idle() must not fire until block 2 is written, executed and
+    committed (a shutdown would otherwise close the app under it)."""
     app = RecordingGatedApp()
     writes = HeldWrites()
     syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes)
@@ -127,9 +128,14 @@ def test_idle_waits_for_a_block_write_that_outlives_the_commit_before_it(tmp_pat
     loop.idle().addCallback(waited.append)
     syncer_reactor.stop()
     app.release()  # Commit 1 returns while block 2's write is still held
-    assert waited == [] and loop.applying and app.finalized == [1]
-    writes.release()  # block 2 written: executed at once, as the Commit before it returned
-    assert waited == [] and app.finalized == [1, 2]
+    # FinalizeBlock 2 runs beside that write, but block 2's state waits until the block is on disk.
+    assert waited == [] and loop.applying and app.finalized == [1, 2]
+    saved_state = syncer.state_store.load()
+    assert saved_state is not None and saved_state.last_block_height == 1 and len(app.held) == 0
+    writes.release()  # block 2 written: its state is saved and its Commit sent
+    saved_state = syncer.state_store.load()
+    assert saved_state is not None and saved_state.last_block_height == 2
+    assert waited == [] and len(app.held) == 1
     app.release()
     assert waited == [None] and not loop.applying
     assert syncer.block_store.height == loop.state.last_block_height == 2

@@ -1,7 +1,7 @@
-"""Crash safety: SIGKILL the applying node at 30 points, restart, and compare with an uninterrupted run.
+"""Crash safety: SIGKILL the applying node at 35 points, restart, and compare with an uninterrupted run.
 
-Six crash points, each hit at five passes. At 18 points the kvstore app is killed too (a power cut) and
-restarted over the other ABCI transport (socket and gRPC alternate); at 12 only the node dies while the
+Seven crash points, each hit at five passes. At 21 points the kvstore app is killed too (a power cut) and
+restarted over the other ABCI transport (socket and gRPC alternate); at 14 only the node dies while the
 app keeps running, so the app may hold an uncommitted FinalizeBlock when the restarted node replays that
 height (after `executor.after_save_state` the state is even one block ahead of the app). Each run
 continues where the previous crash left it (the handshake recovers); the final block store, state store
@@ -30,6 +30,7 @@ POINTS = (
     "store.after_batch_write",
     "executor.before_finalize_block",
     "executor.after_finalize_block",
+    "executor.block_stored",
     "executor.after_save_state",
     "executor.after_commit",
 )
@@ -83,7 +84,7 @@ def _crashes() -> list[tuple[str, bool]]:
     return power_cuts + [(f"{point}:{passes}", False) for passes in NODE_ONLY_PASSES for point in POINTS]
 
 
-def test_sigkill_at_30_points_recovers_to_the_uninterrupted_result(tmp_path: Path) -> None:
+def test_sigkill_at_35_points_recovers_to_the_uninterrupted_result(tmp_path: Path) -> None:
     reference_home, crashed_home = tmp_path / "reference", tmp_path / "crashed"
     app = _start_app(reference_home, 1)  # gRPC
     try:
@@ -94,7 +95,7 @@ def test_sigkill_at_30_points_recovers_to_the_uninterrupted_result(tmp_path: Pat
     assert reference.stdout.startswith(f"synced {UPTO} ")
 
     crashes = _crashes()
-    assert len({crash for crash, _ in crashes}) == len(crashes) >= 30
+    assert len({crash for crash, _ in crashes}) == len(crashes) >= 35
     lives = 0
     app = _start_app(crashed_home, lives)
     try:

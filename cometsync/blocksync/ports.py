@@ -78,9 +78,10 @@ class BlockApplier(Protocol[StateT]):
     def validate_block(self, state: StateT, block: Block, skip_last_commit: bool = False) -> None: ...
 
     def execute_verified_block(
-        self, state: StateT, block_id: BlockID, block: Block
+        self, state: StateT, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
     ) -> defer.Deferred[StateT]:
-        """Fires with the saved new state; the app's Commit may still be in flight."""
+        """Fires with the saved new state; the app's Commit may still be in flight. With `stored`, the
+        block's own write may still be in flight: the state is written only once it has fired."""
         ...
 
     def settled(self) -> defer.Deferred[None]:

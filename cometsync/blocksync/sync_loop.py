@@ -3,8 +3,9 @@
 A small state machine on the reactor's clock: `poke()` schedules one step (`callLater(0)`, so a block's
 arrival is processed at once without recursing); a step either waits (missing block, verdict still
 computing, block being executed, next block already saved) or verifies, saves and starts executing the
-next block. While the app commits block h, block h+1 is verified and saved; it is executed once that
-Commit has returned (the executor's order: FinalizeBlock h+1 never overtakes Commit h).
+next block. While the app commits block h, block h+1 is verified and its synced write starts; it is
+executed once that Commit has returned (the executor's order: FinalizeBlock h+1 never overtakes Commit h),
+whether or not its write is done: the executor writes the state only after the block.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class SyncLoop(Generic[StateT]):
         self._applying = False
         self._saving = False
         self._committing = False
-        self._prepared: VerifiedBlock | None = None
-        """Saved while the previous block's Commit is in flight; executed once it returns."""
+        self._prepared: tuple[VerifiedBlock, defer.Deferred[None]] | None = None
+        """Verified (its write started) while the previous block's Commit is in flight; executed once that
+        Commit returns, with the Deferred of its write."""
         self._apply_started = 0.0
         self._stopped = False
         self._failed = False
@@ -170,23 +172,32 @@ class SyncLoop(Generic[StateT]):
         self._pool_call(lambda: self._pool.pop_request(header_time))
         block, parts, seen, ext = verified.block, verified.part_set, verified.seen_commit, verified.ext_commit
         self._saving = True
+        stored: defer.Deferred[None] = defer.Deferred()
         saved = defer.maybeDeferred(self._store.stage_block, block, parts, seen, ext)
         saved.addCallback(lambda pending: self._run_blocking(pending.write))
-        saved.addCallbacks(self._saved, self._fail, callbackArgs=(verified,))
+        saved.addCallbacks(self._saved, self._save_failed, callbackArgs=(stored,), errbackArgs=(stored,))
+        if self._committing:
+            self._prepared = (verified, stored)
+        else:
+            self._execute(verified, stored)
 
-    def _saved(self, _: None, verified: VerifiedBlock) -> None:
+    def _saved(self, _: None, stored: defer.Deferred[None]) -> None:
         self._saving = False
         if self._committing:
             crash_point("blocksync.saved_during_commit")  # store = state + 1, the app at state or one behind
-            self._prepared = verified
-        else:
-            self._execute(verified)
+        stored.callback(None)
 
-    def _execute(self, verified: VerifiedBlock) -> None:
+    def _save_failed(self, failure: Failure, stored: defer.Deferred[None]) -> None:
+        executing = self._prepared is None or self._prepared[1] is not stored
+        self._fail(failure)
+        if executing:  # its execution fails too, before writing any state (_fail reports once)
+            stored.errback(failure)
+
+    def _execute(self, verified: VerifiedBlock, stored: defer.Deferred[None]) -> None:
         self._applying = True
         self._apply_started = self._clock.seconds()
         executed = defer.maybeDeferred(
-            self._executor.execute_verified_block, self.state, verified.block_id, verified.block
+            self._executor.execute_verified_block, self.state, verified.block_id, verified.block, stored
         )
         executed.addCallbacks(self._executed, self._fail, callbackArgs=(verified,))
 
@@ -204,7 +215,7 @@ class SyncLoop(Generic[StateT]):
         self._committing = False
         prepared, self._prepared = self._prepared, None
         if prepared is not None:
-            self._execute(prepared)
+            self._execute(*prepared)
             return
         self.poke()
         self._notify_idle()

@@ -8,6 +8,9 @@ block is executed twice and the home stays readable by CometBFT.
 `execute_verified_block` returns once the state is saved and leaves the app's Commit in flight, so a
 syncing node can verify and save the next block meanwhile; the next FinalizeBlock always waits for that
 Commit. The extra crash state (store = state + 1 = app + 2) is Go's "app further behind" replay case.
+Given `stored`, FinalizeBlock also runs while the block's own synced write is in flight; the state is
+written only after it, so the disk still never holds a state ahead of its block (the app commits nothing
+before that state is saved).
 """
 
 from __future__ import annotations
@@ -62,10 +65,13 @@ class BlockExecutor:
         """Execute a block the caller already validated, through the app's Commit."""
         return defer.ensureDeferred(self._apply_and_settle(state, block_id, block))
 
-    def execute_verified_block(self, state: State, block_id: BlockID, block: Block) -> defer.Deferred[State]:
+    def execute_verified_block(
+        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+    ) -> defer.Deferred[State]:
         """Execute a validated block; fires with the saved new state while the app's Commit is still in
-        flight (`settled` says when it returned)."""
-        return defer.ensureDeferred(self._execute(state, block_id, block))
+        flight (`settled` says when it returned). `stored`, if given, fires once the block itself is
+        durable: the state write waits for it."""
+        return defer.ensureDeferred(self._execute(state, block_id, block, stored))
 
     def settled(self) -> defer.Deferred[None]:
         """Fires once no Commit is in flight; fails, now and for good, if a Commit failed."""
@@ -82,7 +88,9 @@ class BlockExecutor:
         await self.settled()
         return new_state
 
-    async def _execute(self, state: State, block_id: BlockID, block: Block) -> State:
+    async def _execute(
+        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+    ) -> State:
         await self.settled()
         request = finalize_block_request(block, state.last_validators, state.initial_height)
         crash_point("executor.before_finalize_block")
@@ -90,7 +98,11 @@ class BlockExecutor:
         crash_point("executor.after_finalize_block")
         check_finalize_response(block, response)
         new_state = next_state(state, block_id, block.header, response)
-        await self._run_blocking(self._state_store.stage_save(new_state, response).write)
+        pending = self._state_store.stage_save(new_state, response)
+        if stored is not None:
+            await stored
+        crash_point("executor.block_stored")
+        await self._run_blocking(pending.write)
         crash_point("executor.after_save_state")
         self._committing = True
         defer.ensureDeferred(self._commit()).addBoth(self._commit_returned)
