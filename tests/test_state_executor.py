@@ -119,6 +119,13 @@ class ExecutorOnRealChainTest(KVStoreTestCase):
             defer.ensureDeferred(sync_chain(self.home, ahead, LOCALNET_CHAIN, 30)), AppAheadOfStore
         )
         self.assertIn("reset the app's data", str(failure))
+        self.assertNotIn("restart the app first", str(failure))
+        # One block ahead (the node died while the app executed the next block): restart it first.
+        yield defer.ensureDeferred(sync_chain(self.home, fresh, LOCALNET_CHAIN, 29))
+        failure = yield self.assertFailure(
+            defer.ensureDeferred(sync_chain(self.home, ahead, LOCALNET_CHAIN, 30)), AppAheadOfStore
+        )
+        self.assertIn("restart the app first", str(failure))
 
     @defer.inlineCallbacks
     def test_app_hash_disagreement_is_refused(self) -> Generator[Any, Any, None]:

@@ -125,10 +125,17 @@ class Handshaker:
                 f"{height + 1}-{state_height} were lost; {BLOCK_STORE_ADVICE}"
             )
         if height < app_height:
+            uncommitted = (
+                f" If the node stopped while the app executed block {app_height} and the app counts "
+                "blocks it has not committed (CometBFT's kvstore does), restart the app first: it reloads "
+                "its committed state."
+                if app_height == height + 1
+                else ""
+            )
             raise AppAheadOfStore(
                 f"the app is at height {app_height} but this node's block store ends at {height}: "
                 "the app's data is ahead of cometsync's; reset the app's data (or point cometsync at the "
-                "data directory it was synced with) and restart"
+                f"data directory it was synced with) and restart.{uncommitted}"
             )
         if height > state_height + 1:
             raise HandshakeError(
