@@ -3,9 +3,9 @@
 A small state machine on the reactor's clock: `poke()` schedules one step (`callLater(0)`, so a block's
 arrival is processed at once without recursing); a step either waits (missing block, verdict still
 computing, block being executed, next block already saved) or verifies, saves and starts executing the
-next block. While the app commits block h, block h+1 is verified and its synced write starts; it is
-executed once that Commit has returned (the executor's order: FinalizeBlock h+1 never overtakes Commit h),
-whether or not its write is done: the executor writes the state only after the block.
+next block. While the app commits block h, block h+1 is verified, its synced write starts and it is
+handed to the executor at once, which orders the rest: FinalizeBlock h+1 waits for Commit h's answer,
+and the state of h+1 is written only after the block.
 """
 
 from __future__ import annotations
@@ -80,9 +80,6 @@ class SyncLoop(Generic[StateT]):
         self._applying = False
         self._saving = False
         self._committing = False
-        self._prepared: tuple[VerifiedBlock, defer.Deferred[None]] | None = None
-        """Verified (its write started) while the previous block's Commit is in flight; executed once that
-        Commit returns, with the Deferred of its write."""
         self._apply_started = 0.0
         self._stopped = False
         self._failed = False
@@ -92,12 +89,12 @@ class SyncLoop(Generic[StateT]):
 
     @property
     def applying(self) -> bool:
-        """A block is being executed or committed, or saved and waiting to be executed."""
+        """A block is being saved, executed or committed."""
         return self._committing or self._stepping_blocked()
 
     def _stepping_blocked(self) -> bool:
-        """A block is being saved or executed, or saved and waiting: the next one cannot be verified yet."""
-        return self._applying or self._saving or self._prepared is not None
+        """A block is being saved or executed: the next one cannot be verified yet."""
+        return self._applying or self._saving
 
     def idle(self) -> defer.Deferred[None]:
         """Fires once no block is being applied (at once if none is): a shutdown waits for the commit."""
@@ -173,13 +170,10 @@ class SyncLoop(Generic[StateT]):
         block, parts, seen, ext = verified.block, verified.part_set, verified.seen_commit, verified.ext_commit
         self._saving = True
         stored: defer.Deferred[None] = defer.Deferred()
+        self._execute(verified, stored)  # the executor orders it after Commit h and before its state write
         saved = defer.maybeDeferred(self._store.stage_block, block, parts, seen, ext)
         saved.addCallback(lambda pending: self._run_blocking(pending.write))
         saved.addCallbacks(self._saved, self._save_failed, callbackArgs=(stored,), errbackArgs=(stored,))
-        if self._committing:
-            self._prepared = (verified, stored)
-        else:
-            self._execute(verified, stored)
 
     def _saved(self, _: None, stored: defer.Deferred[None]) -> None:
         self._saving = False
@@ -188,10 +182,8 @@ class SyncLoop(Generic[StateT]):
         stored.callback(None)
 
     def _save_failed(self, failure: Failure, stored: defer.Deferred[None]) -> None:
-        executing = self._prepared is None or self._prepared[1] is not stored
         self._fail(failure)
-        if executing:  # its execution fails too, before writing any state (_fail reports once)
-            stored.errback(failure)
+        stored.errback(failure)  # its execution fails too, before writing any state (_fail reports once)
 
     def _execute(self, verified: VerifiedBlock, stored: defer.Deferred[None]) -> None:
         self._applying = True
@@ -213,16 +205,11 @@ class SyncLoop(Generic[StateT]):
 
     def _committed(self, _: None) -> None:
         self._committing = False
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None:
-            self._execute(*prepared)
-            return
         self.poke()
         self._notify_idle()
 
     def _fail(self, failure: Failure) -> None:
         self._applying = self._saving = self._committing = False
-        self._prepared = None
         self.stop()
         if not self._failed:
             self._failed = True
