@@ -1,17 +1,17 @@
 """Where a syncing node's time goes, stage by stage, timed from the node's side for `sync_bench.py`.
 
 The sync loop's `on_stage` hook marks when a step holds both blocks and when the pair is verified; thin
-wrappers time the block store write, the app's FinalizeBlock and Commit, and the state-store writes. The
-loop's time per block splits into: wait for block, verify (the signature verdict from the workers plus the
-checks on the loop), save, wait for the previous block's Commit, FinalizeBlock, state save and the rest of
-execution (request building, next_state, Deferred plumbing). The app's Commit of block h runs beside
-block h+1's wait, verify and save, so it is reported apart: it only costs what those do not cover.
+wrappers time the block's encoding and write, the app's FinalizeBlock and Commit, and the state write. The
+loop's time per block splits into: wait for block, verify, block encoding, wait for the previous block
+(its state write, then its Commit), FinalizeBlock and the rest of execution (request building,
+next_state, state encoding, Deferred plumbing). The writes (on the writer thread) and the app's Commit
+overlap those steps, so they are reported apart: they cost the loop only through its wait for the
+previous block.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar, cast
 
@@ -27,116 +27,119 @@ T = TypeVar("T")
 
 
 @dataclass
-class StageTimes:
-    """Seconds per stage of the loop, summed over the counted blocks."""
+class LoopTimes:
+    """Seconds per step of the loop, summed over the counted blocks: together they make its wall time."""
 
     wait_for_block: float = 0.0
     verify: float = 0.0
-    save_block: float = 0.0
-    wait_for_previous_commit: float = 0.0
+    encode_block: float = 0.0
+    wait_for_previous_block: float = 0.0
     finalize_block: float = 0.0
-    state_save: float = 0.0
     execute_other: float = 0.0
 
-    def rows(self, blocks: int) -> list[tuple[str, float]]:
-        """(stage, milliseconds per block)."""
-        names = [item.name for item in fields(self)]
-        return [(name.replace("_", " "), getattr(self, name) * 1000 / blocks) for name in names]
+
+@dataclass
+class BesideTimes:
+    """Seconds of the work that runs beside the loop (the writer thread, the app's Commit)."""
+
+    block_write: float = 0.0
+    state_write: float = 0.0
+    app_commit: float = 0.0
+
+
+def per_block_rows(times: LoopTimes | BesideTimes, blocks: int) -> list[tuple[str, float]]:
+    """(stage, milliseconds per block)."""
+    names = [item.name for item in fields(times)]
+    return [(name.replace("_", " "), getattr(times, name) * 1000 / blocks) for name in names]
 
 
 class StageClock:
     """Adds up stage times over the sync (the first block's wait and verdict are start-up, not counted)."""
 
     def __init__(self) -> None:
-        self.totals = StageTimes()
-        self.commit_seconds = 0.0
-        """The app's Commit, which overlaps the next block's wait, verify and save."""
+        self.loop = LoopTimes()
+        self.beside = BesideTimes()
         self.blocks = 0
         self.first_apply: float | None = None
         self.last_applied = 0.0
         self._free_at: float | None = None
         self._blocks_at: float | None = None
-        self._saved_at: float | None = None
-        self._execute_waits_for_save = True
-        self._execute_stages = 0.0
+        self._waiting_since: float | None = None
+        self._waited = 0.0
+        self._finalizing = 0.0
 
     def on_stage(self, stage: str) -> None:
         now = time.perf_counter()
-        if stage == "verified":
-            self._execute_waits_for_save = True  # this block's write starts now
         if stage == "blocks" and self._blocks_at is None:
             self._blocks_at = now
         elif stage == "verified" and self._blocks_at is not None:
             if self._free_at is not None:  # not the first block, whose wait and verdict are the start-up
-                self.totals.wait_for_block += max(0.0, self._blocks_at - self._free_at)
-                self.totals.verify += now - self._blocks_at
+                self.loop.wait_for_block += max(0.0, self._blocks_at - self._free_at)
+                self.loop.verify += now - self._blocks_at
             self._blocks_at = None
 
-    def timed(self, stage: str, result: defer.Deferred[T], began: float) -> defer.Deferred[T]:
-        """Add the time from `began` until `result` fires to `stage`."""
+    def timed(
+        self, times: LoopTimes | BesideTimes, stage: str, result: defer.Deferred[T]
+    ) -> defer.Deferred[T]:
+        """Add the time from now until `result` fires to `stage`."""
+        began = time.perf_counter()
 
         def done(value: T) -> T:
-            self.add(stage, time.perf_counter() - began)
+            add(times, stage, time.perf_counter() - began)
             return value
 
         return result.addCallback(done)
-
-    def add(self, stage: str, seconds: float) -> None:
-        if stage == "commit":
-            self.commit_seconds += seconds
-            return
-        if stage == "save_block":
-            if self._execute_waits_for_save:  # not already executing beside the write
-                self._saved_at = time.perf_counter()
-        elif stage in ("finalize_block", "state_save"):
-            self._execute_stages += seconds
-        setattr(self.totals, stage, getattr(self.totals, stage) + seconds)
 
     def execute_started(self) -> float:
         now = time.perf_counter()
         if self.first_apply is None:
             self.first_apply = now
-        if self._saved_at is not None:
-            self.totals.wait_for_previous_commit += now - self._saved_at
-            self._saved_at = None
-        else:  # the block's write is still running beside this execution (or there was none)
-            self._execute_waits_for_save = False
-        self._execute_stages = 0.0
+        self._waiting_since = now
+        self._waited = self._finalizing = 0.0
         return now
 
-    def executed(self, execute_seconds: float) -> None:
-        """The block's state is saved: the loop is free to take the next block."""
+    def finalize_started(self) -> float:
+        """FinalizeBlock is sent: the wait for the previous block's state write and Commit is over."""
         now = time.perf_counter()
-        self.totals.execute_other += execute_seconds - self._execute_stages
+        if self._waiting_since is not None:
+            self._waited = now - self._waiting_since
+            self._waiting_since = None
+        return now
+
+    def finalized(self, began: float) -> None:
+        self._finalizing = time.perf_counter() - began
+
+    def executed(self, began: float) -> None:
+        """The block's new state is known (its write queued): the loop is free to take the next block."""
+        now = time.perf_counter()
+        self.loop.wait_for_previous_block += self._waited
+        self.loop.finalize_block += self._finalizing
+        self.loop.execute_other += now - began - self._waited - self._finalizing
         self.blocks += 1
         self._free_at = now
         self.last_applied = now
 
 
+def add(times: LoopTimes | BesideTimes, stage: str, seconds: float) -> None:
+    setattr(times, stage, getattr(times, stage) + seconds)
+
+
 class _TimedWrite:
     """A staged batch whose write (on whichever thread runs it) is added to a stage."""
 
-    def __init__(self, pending: PendingWrite, clock: StageClock, stage: str, staged_in: float) -> None:
+    def __init__(self, pending: PendingWrite, times: BesideTimes, stage: str) -> None:
         self._pending = pending
-        self._clock = clock
+        self._times = times
         self._stage = stage
-        self._staged_in = staged_in
 
     def write(self) -> None:
         began = time.perf_counter()
         self._pending.write()
-        self._clock.add(self._stage, self._staged_in + time.perf_counter() - began)
-
-
-def _timed_staging(clock: StageClock, stage: str, staging: Callable[[], PendingWrite]) -> PendingWrite:
-    """`staging()`, with its encoding time and its later write (on whichever thread) added to `stage`."""
-    began = time.perf_counter()
-    pending = staging()
-    return cast(PendingWrite, _TimedWrite(pending, clock, stage, time.perf_counter() - began))
+        add(self._times, self._stage, time.perf_counter() - began)
 
 
 class TimedStore:
-    """The node's BlockStore with each block's encoding and write timed."""
+    """The node's BlockStore with each block's encoding (on the loop) and write (beside it) timed."""
 
     def __init__(self, store: BlockStore, clock: StageClock) -> None:
         self._store = store
@@ -148,11 +151,10 @@ class TimedStore:
     def stage_block(
         self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
     ) -> PendingWrite:
-        return _timed_staging(
-            self._clock,
-            "save_block",
-            lambda: self._store.stage_block(block, part_set, seen_commit, ext_commit),
-        )
+        began = time.perf_counter()
+        pending = self._store.stage_block(block, part_set, seen_commit, ext_commit)
+        add(self._clock.loop, "encode_block", time.perf_counter() - began)
+        return cast(PendingWrite, _TimedWrite(pending, self._clock.beside, "block_write"))
 
 
 class TimedStateStore:
@@ -168,9 +170,8 @@ class TimedStateStore:
     def stage_save(
         self, state: State, finalize_response: abci_pb2.ResponseFinalizeBlock | None = None
     ) -> PendingWrite:
-        return _timed_staging(
-            self._clock, "state_save", lambda: self._store.stage_save(state, finalize_response)
-        )
+        pending = self._store.stage_save(state, finalize_response)
+        return cast(PendingWrite, _TimedWrite(pending, self._clock.beside, "state_write"))
 
 
 class TimedApp:
@@ -186,12 +187,16 @@ class TimedApp:
     def finalize_block(
         self, request: abci_pb2.RequestFinalizeBlock
     ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
-        began = time.perf_counter()
-        return self._clock.timed("finalize_block", self._app.finalize_block(request), began)
+        began = self._clock.finalize_started()
+
+        def answered(response: abci_pb2.ResponseFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
+            self._clock.finalized(began)
+            return response
+
+        return self._app.finalize_block(request).addCallback(answered)
 
     def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
-        began = time.perf_counter()
-        return self._clock.timed("commit", self._app.commit(request), began)
+        return self._clock.timed(self._clock.beside, "app_commit", self._app.commit(request))
 
 
 class TimedExecutor:
@@ -205,15 +210,17 @@ class TimedExecutor:
         self._executor.validate_block(state, block, skip_last_commit)
 
     def execute_verified_block(
-        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+        self, state: State, block_id: BlockID, block: Block, block_write: PendingWrite | None = None
     ) -> defer.Deferred[State]:
         began = self._clock.execute_started()
 
         def executed(new_state: State) -> State:
-            self._clock.executed(time.perf_counter() - began)
+            self._clock.executed(began)
             return new_state
 
-        return self._executor.execute_verified_block(state, block_id, block, stored).addCallback(executed)
+        return self._executor.execute_verified_block(state, block_id, block, block_write).addCallback(
+            executed
+        )
 
     def settled(self) -> defer.Deferred[None]:
         return self._executor.settled()

@@ -21,7 +21,7 @@ from cometsync.blocksync.reactor import BlocksyncReactor, ReactorConfig
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, Handshaker, State, StateStore
 from cometsync.store import BlockStore
-from cometsync.store.blocking import RunBlocking, run_inline
+from cometsync.store.blocking import RunBlocking
 from cometsync.store.db import open_db
 from cometsync.types import Block, Commit, ExtendedCommit, Header
 
@@ -61,13 +61,16 @@ def fired(d: defer.Deferred[State]) -> State:
 class Node:
     """One cometsync node's storage and execution: block store, state store, executor, app."""
 
-    def __init__(self, home: Path, chain: FixtureChain, app: object | None = None) -> None:
+    def __init__(
+        self, home: Path, chain: FixtureChain, app: object | None = None, writes: RunBlocking | None = None
+    ) -> None:
+        """`writes` runs the executor's synced writes (default: inline)."""
         home.mkdir(parents=True, exist_ok=True)
         self.chain = chain
         self.block_store = BlockStore(open_db(home / "blockstore.db"))
         self.state_store = StateStore(open_db(home / "state.db"))
         self.app = app if app is not None else InProcessApp()
-        self.executor = BlockExecutor(self.state_store, self.block_store, self.app)  # type: ignore[arg-type]
+        self.executor = BlockExecutor(self.state_store, self.block_store, self.app, writes)  # type: ignore[arg-type]
         self.state = fired(
             Handshaker(self.state_store, self.block_store, chain.genesis(), self.app).handshake()  # type: ignore[arg-type]
         )
@@ -236,7 +239,6 @@ def make_reactor(
     handoff: DeferredHandoff[State] | None = None,
     config: ReactorConfig | None = None,
     local_address: bytes | None = None,
-    run_blocking: RunBlocking = run_inline,
 ) -> tuple[BlocksyncReactor[State], DeferredHandoff[State]]:
     handoff = handoff or DeferredHandoff()
     reactor = BlocksyncReactor(
@@ -247,7 +249,6 @@ def make_reactor(
         clock,
         config=config,
         local_address=local_address,
-        run_blocking=run_blocking,
     )
     return reactor, handoff
 

@@ -1,6 +1,7 @@
-"""Applies a real fixture chain into a cometsync home the way blocksync does: block h+1 is saved while the
-app commits h, then executed once that Commit returned; or (every even height) its write only ends after
-the app answered its FinalizeBlock, as when the loop's write outlasts that Commit.
+"""Applies a real fixture chain into a cometsync home the way blocksync does: block h+1 is written on the
+node's writer thread while the app commits h, and FinalizeBlock h+1 runs once that Commit returned; every
+even height's write only starts after the app answered its FinalizeBlock, as when a slow disk outlasts
+that Commit (its state then waits for it).
 
 Run as a script by the crash tests (`python crash_driver.py HOME ADDRESS UPTO`, with COMETSYNC_CRASH_AT
 set to SIGKILL it at a named point); imported by the state tests for `open_stores` and `sync_chain`.
@@ -8,8 +9,8 @@ set to SIGKILL it at a named point); imported by the state tests for `open_store
 
 from __future__ import annotations
 
-import functools
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import BlockExecutor, ConsensusApp, Handshaker, State, StateStore
 from cometsync.state.handshake import info_request
 from cometsync.store import BlockStore
+from cometsync.store.blocking import WriterThread
+from cometsync.store.db import PendingWrite
 from cometsync.types import BlockID, PartSet
 
 
@@ -75,13 +78,17 @@ class GuardedApp:
         return defer.ensureDeferred(self._commit(request))
 
 
-class SaveAfterFinalize:
-    """The app, with a block write left `pending` until the app has answered the next FinalizeBlock (and
-    the executor has gone on to wait for that write: the write runs on the next reactor turn)."""
+HOLD_SECONDS = 30.0
+"""How long a held write waits for its FinalizeBlock answer at most."""
+
+
+class WriteAfterFinalize:
+    """The app, with the writer thread held (on `hold`) until the app has answered the next FinalizeBlock
+    and the executor has moved on: the write starts on the next reactor turn after that answer."""
 
     def __init__(self, app: ConsensusApp) -> None:
         self._app = app
-        self.pending: Callable[[], None] | None = None
+        self.hold: threading.Event | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._app, name)
@@ -90,12 +97,24 @@ class SaveAfterFinalize:
         self, request: abci_pb2.RequestFinalizeBlock
     ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
         def answered(response: abci_pb2.ResponseFinalizeBlock) -> abci_pb2.ResponseFinalizeBlock:
-            pending, self.pending = self.pending, None
-            if pending is not None:
-                reactor.callLater(0, pending)  # type: ignore[attr-defined]
+            hold, self.hold = self.hold, None
+            if hold is not None:
+                reactor.callLater(0, hold.set)  # type: ignore[attr-defined]
             return response
 
         return self._app.finalize_block(request).addCallback(answered)
+
+
+class _HeldWrite:
+    """A staged block write that waits (on the writer thread) for `hold` before it writes."""
+
+    def __init__(self, pending: PendingWrite, hold: threading.Event) -> None:
+        self._pending = pending
+        self._hold = hold
+
+    def write(self) -> None:
+        self._hold.wait(HOLD_SECONDS)
+        self._pending.write()
 
 
 def open_stores(home: Path) -> tuple[BlockStore, StateStore]:
@@ -115,30 +134,30 @@ async def sync_chain(
     `after_block`, if given, sees the state after every block this call applies.
     """
     block_store, state_store = open_stores(home)
+    writes = WriterThread(reactor)
     try:
         state = await Handshaker(state_store, block_store, chain.genesis(), app).handshake()
-        overlapping = SaveAfterFinalize(app)
-        executor = BlockExecutor(state_store, block_store, overlapping)  # type: ignore[arg-type]
+        overlapping = WriteAfterFinalize(app)
+        executor = BlockExecutor(state_store, block_store, overlapping, writes)  # type: ignore[arg-type]
         for height in range(state.last_block_height + 1, upto + 1):
             block = chain.block(height)
             part_set = PartSet.from_data(block.to_proto_bytes())
             executor.validate_block(state, block)
             block_id = BlockID(block.hash(), part_set.header())
-            stored: defer.Deferred[None] | None = None
+            pending: PendingWrite | _HeldWrite | None = None
             if block_store.height < height:
                 seen, ext = chain.seen_commit(height), chain.ext_commit(height)
-                save = functools.partial(block_store.save_block, block, part_set, seen, ext)
-                if height % 2:  # while the app may still be committing height - 1
-                    save()
-                else:  # once the app has executed it: its state must still wait for the block
-                    stored = defer.Deferred()
-                    overlapping.pending = lambda save=save, stored=stored: (save(), stored.callback(None))
-            state = await executor.execute_verified_block(state, block_id, block, stored)
+                pending = block_store.stage_block(block, part_set, seen, ext)
+                if height % 2 == 0:  # written only once the app has executed it
+                    overlapping.hold = threading.Event()
+                    pending = _HeldWrite(pending, overlapping.hold)
+            state = await executor.execute_verified_block(state, block_id, block, pending)  # type: ignore[arg-type]
             if after_block is not None:
                 after_block(state)
         await executor.settled()
         return state
     finally:
+        writes.stop()
         block_store.close()
         state_store.close()
 

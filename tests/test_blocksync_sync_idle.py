@@ -20,7 +20,8 @@ from twisted.internet import defer, task
 from cometsync.blocksync.reactor import BlocksyncReactor
 from cometsync.proto.tendermint.abci import types_pb2 as abci_pb2
 from cometsync.state import State
-from cometsync.store.blocking import RunBlocking, run_inline
+from cometsync.store import BlockStore
+from cometsync.store.blocking import RunBlocking
 
 
 class GatedCommitApp(InProcessApp):
@@ -56,7 +57,7 @@ class RecordingGatedApp(GatedCommitApp):
 
 
 class HeldWrites:
-    """Runs block writes only when the test releases them, as a slow disk on the writer thread would."""
+    """Runs the executor's writes only when the test releases them, in order, as a slow disk would."""
 
     def __init__(self) -> None:
         self.held: list[tuple[Callable[[], None], defer.Deferred[None]]] = []
@@ -66,19 +67,18 @@ class HeldWrites:
         self.held.append((write, done))
         return done
 
-    def release(self) -> None:
-        held, self.held = self.held, []
-        for write, done in held:
-            write()
-            done.callback(None)
+    def release_first(self) -> None:
+        write, done = self.held.pop(0)
+        write()
+        done.callback(None)
 
 
 def _syncing(
-    tmp_path: Path, app: GatedCommitApp, writes: RunBlocking = run_inline
+    tmp_path: Path, app: GatedCommitApp, writes: RunBlocking | None = None
 ) -> tuple[Node, BlocksyncReactor[State], task.Clock]:
     clock = start_clock(LOCALNET_CHAIN)
-    syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN, app)
-    syncer_reactor, _ = make_reactor(syncer, clock, run_blocking=writes)
+    syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN, app, writes)
+    syncer_reactor, _ = make_reactor(syncer, clock)
     server_reactor, _ = make_reactor(serving_node(tmp_path / "server", 20), clock)
     Network(clock).connect(server_reactor, "server", syncer_reactor, "syncer")
     server_reactor.start(blocksync=False)
@@ -112,31 +112,104 @@ def test_idle_fires_once_the_block_being_applied_is_committed(tmp_path: Path) ->
     syncer.close()
 
 
-def test_idle_waits_for_a_block_write_that_outlives_the_commit_before_it(tmp_path: Path) -> None:
-    """Block 2's write is still running when block 1's Commit returns: FinalizeBlock 2 may run, but its
-    state is not written before the block, and idle() must not fire until block 2 is written, executed and
-    committed (a shutdown would otherwise close the app under it)."""
+def _release_next(writes: HeldWrites, app: GatedCommitApp) -> None:
+    """One step of a slow disk and a slow app: the first held write if any, else the held Commits."""
+    if writes.held:
+        writes.release_first()
+    else:
+        app.release()
+
+
+def _on_disk(node: Node) -> tuple[int, int, int]:
+    """(block store height, saved state height, app height) as a crash now would leave them."""
+    saved = node.state_store.load()
+    app_height = node.app.app.info(abci_pb2.RequestInfo()).last_block_height  # type: ignore[attr-defined]
+    return node.block_store.height, 0 if saved is None else saved.last_block_height, app_height
+
+
+def test_block_writes_overlap_commit_and_finalize_and_the_disk_stays_recoverable(tmp_path: Path) -> None:
+    """Block h+1's write runs beside Commit h and FinalizeBlock h+1, and state h+1 waits for it: after
+    every step the disk holds store = state or state + 1 and the app at most one block past the state
+    (what a CometBFT handshake recovers); idle() waits for the last block's write, state and Commit."""
     app = RecordingGatedApp()
     writes = HeldWrites()
     syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes)
     loop = syncer_reactor.loop
     syncer_reactor.start()
     assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
-    writes.release()  # block 1 written; FinalizeBlock 1 runs, its Commit is held
-    assert run_until(clock, lambda: len(writes.held) == 1 and len(app.held) == 1, max_seconds=30)
+    assert app.finalized == [1] and _on_disk(syncer) == (0, 0, 0)  # executed; its state waits for the block
+    writes.release_first()  # block 1, then its state; Commit 1 is held and block 2's write queued
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    assert _on_disk(syncer) == (1, 1, 1) and len(app.held) == 1
+    app.release()  # Commit 1 returns while block 2's write is still held: FinalizeBlock 2 runs beside it
+    assert app.finalized == [1, 2] and _on_disk(syncer) == (1, 1, 1)
+    writes.release_first()  # block 2, then state 2; Commit 2 sent
+    assert _on_disk(syncer) == (2, 2, 2)
+    seen: list[tuple[int, int, int]] = []
+    for _ in range(200):
+        if syncer.block_store.height >= 6:
+            break
+        _release_next(writes, app)
+        clock.advance(0.01)
+        store, state, app_height = on_disk = _on_disk(syncer)
+        seen.append(on_disk)
+        assert store - state in (0, 1) and app_height <= state + 1 and app_height <= store, seen
+        assert app.finalized == list(range(1, len(app.finalized) + 1))  # each block executed once
+    assert (4, 3, 3) in seen and (4, 4, 4) in seen  # block 4 landed while Commit 3 was held, then its state
+
     waited: list[None] = []
     loop.idle().addCallback(waited.append)
     syncer_reactor.stop()
-    app.release()  # Commit 1 returns while block 2's write is still held
-    # FinalizeBlock 2 runs beside that write, but block 2's state waits until the block is on disk.
-    assert waited == [] and loop.applying and app.finalized == [1, 2]
-    saved_state = syncer.state_store.load()
-    assert saved_state is not None and saved_state.last_block_height == 1 and len(app.held) == 0
-    writes.release()  # block 2 written: its state is saved and its Commit sent
-    saved_state = syncer.state_store.load()
-    assert saved_state is not None and saved_state.last_block_height == 2
-    assert waited == [] and len(app.held) == 1
-    app.release()
-    assert waited == [None] and not loop.applying
-    assert syncer.block_store.height == loop.state.last_block_height == 2
+    for _ in range(20):
+        if waited:
+            break
+        assert loop.applying
+        _release_next(writes, app)
+    assert waited == [None] and not loop.applying and not writes.held
+    store, state, app_height = _on_disk(syncer)
+    assert store == state == app_height == loop.state.last_block_height
+    clock.advance(5)
+    assert not writes.held and loop.state.last_block_height == state  # stopped: nothing further applied
     syncer.close()
+
+
+class RetainingApp(GatedCommitApp):
+    """Asks, at every Commit, to keep only the last two blocks (an app pruning while the node syncs)."""
+
+    def commit(self, request: abci_pb2.RequestCommit) -> defer.Deferred[abci_pb2.ResponseCommit]:
+        gate: defer.Deferred[abci_pb2.ResponseCommit] = defer.Deferred()
+        response = self.app.commit(request)
+        height = self.app.info(abci_pb2.RequestInfo()).last_block_height
+        response.retain_height = max(0, height - 1)
+        self.held.append((gate, response))
+        return gate
+
+
+def test_a_prune_queues_behind_the_block_write_in_flight(tmp_path: Path) -> None:
+    """Commit h returns (asking to prune) while block h+1's write is still held: the prune runs after that
+    write, so neither overwrites the other's base and height on disk."""
+    app = RetainingApp()
+    writes = HeldWrites()
+    syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes)
+    syncer_reactor.start()
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    for _ in range(200):
+        if syncer.block_store.height >= 8 and not writes.held and not app.held:
+            break
+        _release_next(writes, app)
+        clock.advance(0.01)
+    syncer_reactor.stop()
+    for _ in range(20):
+        if not writes.held and not app.held:
+            break
+        _release_next(writes, app)
+    block_store = syncer.block_store
+    base, height = block_store.base, block_store.height
+    assert base > 1 and height >= 8
+    syncer.close()
+    reopened = BlockStore.open(tmp_path / "syncer" / "blockstore.db")
+    try:
+        assert (reopened.base, reopened.height) == (base, height)  # on disk as in memory
+        assert reopened.load_block(base - 1) is None and reopened.load_block(base) is not None
+    finally:
+        reopened.close()

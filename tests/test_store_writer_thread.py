@@ -1,4 +1,5 @@
-"""The node's writer thread: calls run in order off the reactor thread and their outcomes come back on it."""
+"""The node's writer thread: calls run in order off the reactor thread and their outcomes come back on it;
+after a failure no later call runs (a state must never be written after its block's write failed)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from cometsync.store.blocking import WriterThread
+from cometsync.store.blocking import EarlierWriteFailed, InlineWrites, WriterThread
 
 
 class WriterThreadTest(unittest.TestCase):
@@ -36,17 +37,24 @@ class WriterThreadTest(unittest.TestCase):
         self.assertEqual(set(fired), {threading.main_thread().name})
 
     @defer.inlineCallbacks
-    def test_a_failing_call_fails_its_deferred_and_later_calls_still_run(self) -> Generator[Any, Any, None]:
+    def test_after_a_failing_call_no_later_call_runs(self) -> Generator[Any, Any, None]:
+        release = threading.Event()
+
         def fail() -> None:
+            release.wait(10)
             raise OSError("disk full")
 
         ran: list[str] = []
         failed = self.writes(fail)
-        later = self.writes(lambda: ran.append("later"))
+        queued = self.writes(lambda: ran.append("queued behind it"))  # queued before the failure is known
+        release.set()
         with self.assertRaisesRegex(OSError, "disk full"):
             yield failed
-        yield later
-        self.assertEqual(ran, ["later"])
+        with self.assertRaisesRegex(EarlierWriteFailed, "earlier write failed: disk full"):
+            yield queued
+        with self.assertRaises(EarlierWriteFailed):
+            yield self.writes(lambda: ran.append("submitted after"))
+        self.assertEqual(ran, [])
 
     def test_stop_waits_for_the_call_in_flight(self) -> None:
         started, release = threading.Event(), threading.Event()
@@ -62,3 +70,18 @@ class WriterThreadTest(unittest.TestCase):
         threading.Timer(0.05, release.set).start()
         self.writes.stop()
         self.assertEqual(finished, [True])
+
+
+def test_inline_writes_run_at_once_and_stop_after_a_failure() -> None:
+    writes = InlineWrites()
+    ran: list[int] = []
+    assert writes(lambda: ran.append(1)).called and ran == [1]
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    failures: list[Any] = []
+    writes(fail).addErrback(failures.append)
+    writes(lambda: ran.append(2)).addErrback(failures.append)
+    assert ran == [1]
+    assert [type(f.value) for f in failures] == [OSError, EarlierWriteFailed]

@@ -68,7 +68,7 @@ class BlockWriter(BlockReader, Protocol):
     def stage_block(
         self, block: Block, part_set: PartSet, seen_commit: Commit, ext_commit: ExtendedCommit | None = None
     ) -> PendingWrite:
-        """The block's synced batch, encoded now; its `write()` may run on another thread."""
+        """The block's synced batch, encoded now; the executor queues its `write()` (on another thread)."""
         ...
 
 
@@ -78,10 +78,10 @@ class BlockApplier(Protocol[StateT]):
     def validate_block(self, state: StateT, block: Block, skip_last_commit: bool = False) -> None: ...
 
     def execute_verified_block(
-        self, state: StateT, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+        self, state: StateT, block_id: BlockID, block: Block, block_write: PendingWrite | None = None
     ) -> defer.Deferred[StateT]:
-        """Fires with the saved new state; the app's Commit may still be in flight. With `stored`, the
-        block's own write may still be in flight: the state is written only once it has fired."""
+        """Queues `block_write` at once and writes the state only after it; fires with the saved new
+        state while the app's Commit may still run."""
         ...
 
     def settled(self) -> defer.Deferred[None]:

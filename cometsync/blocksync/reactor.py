@@ -48,7 +48,6 @@ from cometsync.p2p.reactor import Reactor
 from cometsync.p2p.rejections import RejectionLog
 from cometsync.pool import Action, BlockPool, PeerBanned, PeerError, PoolConfig, RequestStatus, SendRequest
 from cometsync.pool.pool import AddBlockOutcome
-from cometsync.store.blocking import RunBlocking, run_inline
 from cometsync.store.errors import StoreError
 from cometsync.types import Block, ExtendedCommit
 
@@ -120,11 +119,10 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
         verify_executor: Executor | None = None,
         call_from_thread: Callable[[Callable[[], None]], None] | None = None,
         config: ReactorConfig | None = None,
-        run_blocking: RunBlocking = run_inline,
     ) -> None:
         """`verify_executor` runs commit checks ahead (default inline); pass `reactor.callFromThread` as
-        `call_from_thread` when it completes jobs in other threads, and `run_in_thread(reactor)` as
-        `run_blocking` to write blocks off the reactor thread."""
+        `call_from_thread` when it completes jobs in other threads. The executor writes each block (give
+        it `run_in_thread(reactor)` to keep those writes off the reactor thread)."""
         if store.height not in (0, state.last_block_height):
             # An empty store beside a state at H is a state-synced home (CometBFT's offline state sync
             # height): blocksync starts at H+1. The node checks the bootstrap marker before this.
@@ -166,7 +164,6 @@ class BlocksyncReactor(Reactor, Generic[StateT]):
             pool_call=self._pool_call,
             on_applied=self._block_applied,
             on_fatal=self._sync_failed,
-            run_blocking=run_blocking,
         )
         self._phase = Phase.IDLE
         self._phase_after_switch = Phase.SWITCHED

@@ -2,10 +2,10 @@
 
 A small state machine on the reactor's clock: `poke()` schedules one step (`callLater(0)`, so a block's
 arrival is processed at once without recursing); a step either waits (missing block, verdict still
-computing, block being executed, next block already saved) or verifies, saves and starts executing the
-next block. While the app commits block h, block h+1 is verified, its synced write starts and it is
-handed to the executor at once, which orders the rest: FinalizeBlock h+1 waits for Commit h's answer,
-and the state of h+1 is written only after the block.
+computing, block being executed) or verifies block h+1, stages its write and hands both to the executor,
+which orders the rest: the block's write starts at once on the writer thread, beside Commit h;
+FinalizeBlock h+1 waits for Commit h's answer, and state h+1 is written after the block. The executor
+returns once that state is saved, with Commit h+1 in flight: the next step then verifies block h+2.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from cometsync.blocksync.verify import PairVerificationError, VerifiedBlock, ver
 from cometsync.blocksync.verify_ahead import VerifyAhead
 from cometsync.clock import Clock, DelayedCall, cancel_call
 from cometsync.pool import BlockPool
-from cometsync.store.blocking import RunBlocking, run_inline
-from cometsync.store.crashpoints import crash_point
 from cometsync.types import Block, ExtendedCommit
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ class SyncLoop(Generic[StateT]):
     `pool_call` runs a pool method and has the owner act on the actions it queued (requests, bans);
     `on_applied` sees every applied block; `metrics` gets verify and apply times (on `clock`);
     `on_fatal` gets an apply/store failure, after which the loop stops (CometBFT panics: the local state
-    can no longer follow the chain) and the owner reports it. `run_blocking` runs each block's synced write.
+    can no longer follow the chain) and the owner reports it.
     """
 
     def __init__(
@@ -62,7 +60,6 @@ class SyncLoop(Generic[StateT]):
         pool_call: PoolCall,
         on_applied: Callable[[VerifiedBlock, StateT], None],
         on_fatal: Callable[[Failure], None],
-        run_blocking: RunBlocking = run_inline,
     ) -> None:
         self.state = state
         self.blocks_synced = 0
@@ -75,10 +72,8 @@ class SyncLoop(Generic[StateT]):
         self._pool_call = pool_call
         self._on_applied = on_applied
         self._on_fatal = on_fatal
-        self._run_blocking = run_blocking
         self._call: DelayedCall | None = None
         self._applying = False
-        self._saving = False
         self._committing = False
         self._apply_started = 0.0
         self._stopped = False
@@ -90,11 +85,7 @@ class SyncLoop(Generic[StateT]):
     @property
     def applying(self) -> bool:
         """A block is being saved, executed or committed."""
-        return self._committing or self._stepping_blocked()
-
-    def _stepping_blocked(self) -> bool:
-        """A block is being saved or executed: the next one cannot be verified yet."""
-        return self._applying or self._saving
+        return self._committing or self._applying
 
     def idle(self) -> defer.Deferred[None]:
         """Fires once no block is being applied (at once if none is): a shutdown waits for the commit."""
@@ -113,7 +104,7 @@ class SyncLoop(Generic[StateT]):
 
     def poke(self) -> None:
         """Something changed (block arrived, verdict ready, block applied): try a step soon."""
-        if self._stopped or self._call is not None or self._stepping_blocked():
+        if self._stopped or self._call is not None or self._applying:
             return
         self._call = self._clock.callLater(0, self._step)
 
@@ -125,7 +116,7 @@ class SyncLoop(Generic[StateT]):
 
     def _step(self) -> None:
         self._call = None
-        if self._stopped or self._stepping_blocked():  # a poke may have queued a step meanwhile
+        if self._stopped or self._applying:  # a poke may have queued a step meanwhile
             return
         self._ahead.plan(self.state)
         first, second, ext_commit = self._pool.peek_two_blocks()
@@ -167,31 +158,16 @@ class SyncLoop(Generic[StateT]):
         """Pop first, as CometBFT does: once verified the block is ours, whatever the pool hears next."""
         header_time = verified.block.header.time.unix_nanos() / NANOS_PER_SECOND
         self._pool_call(lambda: self._pool.pop_request(header_time))
-        block, parts, seen, ext = verified.block, verified.part_set, verified.seen_commit, verified.ext_commit
-        self._saving = True
-        stored: defer.Deferred[None] = defer.Deferred()
-        self._execute(verified, stored)  # the executor orders it after Commit h and before its state write
-        saved = defer.maybeDeferred(self._store.stage_block, block, parts, seen, ext)
-        saved.addCallback(lambda pending: self._run_blocking(pending.write))
-        saved.addCallbacks(self._saved, self._save_failed, callbackArgs=(stored,), errbackArgs=(stored,))
-
-    def _saved(self, _: None, stored: defer.Deferred[None]) -> None:
-        self._saving = False
-        if self._committing:
-            crash_point("blocksync.saved_during_commit")  # store = state + 1, the app at state or one behind
-        stored.callback(None)
-
-    def _save_failed(self, failure: Failure, stored: defer.Deferred[None]) -> None:
-        self._fail(failure)
-        stored.errback(failure)  # its execution fails too, before writing any state (_fail reports once)
-
-    def _execute(self, verified: VerifiedBlock, stored: defer.Deferred[None]) -> None:
         self._applying = True
         self._apply_started = self._clock.seconds()
-        executed = defer.maybeDeferred(
-            self._executor.execute_verified_block, self.state, verified.block_id, verified.block, stored
-        )
+        executed = defer.maybeDeferred(self._stage_and_execute, verified)
         executed.addCallbacks(self._executed, self._fail, callbackArgs=(verified,))
+
+    def _stage_and_execute(self, verified: VerifiedBlock) -> defer.Deferred[StateT]:
+        pending = self._store.stage_block(
+            verified.block, verified.part_set, verified.seen_commit, verified.ext_commit
+        )
+        return self._executor.execute_verified_block(self.state, verified.block_id, verified.block, pending)
 
     def _executed(self, new_state: StateT, verified: VerifiedBlock) -> None:
         self._applying = False
@@ -209,7 +185,7 @@ class SyncLoop(Generic[StateT]):
         self._notify_idle()
 
     def _fail(self, failure: Failure) -> None:
-        self._applying = self._saving = self._committing = False
+        self._applying = self._committing = False
         self.stop()
         if not self._failed:
             self._failed = True

@@ -88,8 +88,7 @@ def build_node(
     chosen = decide_engine(config.cometsync.consensus_engine, state, identity.validator_key)
     config.override("cometsync.consensus_engine", chosen)  # "auto" resolved: logs and RPC show the engine
     factory = load_engine_factory(chosen)
-    writes = run_in_thread(reactor)  # synced LevelDB writes off the reactor thread
-    executor = BlockExecutor(state_store, block_store, app, writes)
+    executor = BlockExecutor(state_store, block_store, app, run_in_thread(reactor))  # writes off the reactor
     mempool = Mempool(app, height=state.last_block_height) if factory.needs_mempool else None
     handoff: DeferredHandoff[State] = DeferredHandoff()
     validator = identity.validator_key
@@ -103,7 +102,6 @@ def build_node(
         verify_executor=verify_executor,
         call_from_thread=reactor.callFromThread,
         config=ReactorConfig(pool=_pool_config(config)),
-        run_blocking=writes,
     )
     switch = Switch(identity.node_key, state.chain_id, config.base.moniker, _switch_config(config), reactor)
     switch.add_reactor("BLOCKSYNC", blocksync)

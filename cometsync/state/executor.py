@@ -5,12 +5,11 @@ both in one synced batch before Commit. A crash before Commit then leaves the st
 the app, which the handshake (ours and Go's) recovers by replaying that block into the app only, so no
 block is executed twice and the home stays readable by CometBFT.
 
-`execute_verified_block` returns once the state is saved and leaves the app's Commit in flight, so a
-syncing node can verify and save the next block meanwhile; the next FinalizeBlock always waits for that
-Commit. The extra crash state (store = state + 1 = app + 2) is Go's "app further behind" replay case.
-Given `stored`, FinalizeBlock also runs while the block's own synced write is in flight; the state is
-written only after it, so the disk still never holds a state ahead of its block (the app commits nothing
-before that state is saved).
+A syncing node hands each block's staged write to `execute_verified_block`, which queues it on the writer
+thread at once: it runs beside Commit h-1 and FinalizeBlock h, and state h is written only after it. The
+state write itself runs on the reactor thread: Commit h waits for it, and two GIL hand-offs to and from a
+writer thread cost more than the write (docs/benchmarks.md). The extra crash state (store = state + 1 =
+app + 2) is Go's "app further behind" replay case.
 """
 
 from __future__ import annotations
@@ -25,8 +24,9 @@ from cometsync.state.store import StateStore
 from cometsync.state.transition import check_finalize_response, finalize_block_request, next_state
 from cometsync.state.validation import validate_block
 from cometsync.store import BlockStore
-from cometsync.store.blocking import RunBlocking, run_inline
+from cometsync.store.blocking import InlineWrites, RunBlocking
 from cometsync.store.crashpoints import crash_point
+from cometsync.store.db import PendingWrite
 from cometsync.types import Block, BlockID, ValidatorSet
 
 
@@ -38,14 +38,14 @@ class BlockExecutor:
         state_store: StateStore,
         block_store: BlockStore,
         app: ConsensusApp,
-        run_blocking: RunBlocking = run_inline,
+        run_blocking: RunBlocking | None = None,
     ) -> None:
-        """`run_blocking` runs the synced state write (pass `run_in_thread(reactor)` to keep the reactor
-        thread free while LevelDB syncs)."""
+        """`run_blocking` runs the block writes and prunes, in order (pass `run_in_thread(reactor)` to keep
+        the reactor thread free while LevelDB syncs a block; the default writes inline)."""
         self._state_store = state_store
         self._block_store = block_store
         self._app = app
-        self._run_blocking = run_blocking
+        self._run_blocking = run_blocking or InlineWrites()
         self._committing = False
         self._commit_failure: Failure | None = None
         self._settle_waiters: list[defer.Deferred[None]] = []
@@ -66,12 +66,15 @@ class BlockExecutor:
         return defer.ensureDeferred(self._apply_and_settle(state, block_id, block))
 
     def execute_verified_block(
-        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+        self, state: State, block_id: BlockID, block: Block, block_write: PendingWrite | None = None
     ) -> defer.Deferred[State]:
         """Execute a validated block; fires with the saved new state while the app's Commit is still in
-        flight (`settled` says when it returned). `stored`, if given, fires once the block itself is
-        durable: the state write waits for it."""
-        return defer.ensureDeferred(self._execute(state, block_id, block, stored))
+        flight (`settled` says when it returned). `block_write`, the block's own staged batch, is queued
+        at once, so it runs beside the previous Commit and this FinalizeBlock; the state waits for it."""
+        block_written = None if block_write is None else self._run_blocking(block_write.write)
+        if block_written is not None:
+            block_written.addCallback(self._block_written)
+        return defer.ensureDeferred(self._execute(state, block_id, block, block_written))
 
     def settled(self) -> defer.Deferred[None]:
         """Fires once no Commit is in flight; fails, now and for good, if a Commit failed."""
@@ -89,29 +92,43 @@ class BlockExecutor:
         return new_state
 
     async def _execute(
-        self, state: State, block_id: BlockID, block: Block, stored: defer.Deferred[None] | None = None
+        self,
+        state: State,
+        block_id: BlockID,
+        block: Block,
+        block_written: defer.Deferred[None] | None = None,
     ) -> State:
-        await self.settled()
-        request = finalize_block_request(block, state.last_validators, state.initial_height)
-        crash_point("executor.before_finalize_block")
-        response = await self._app.finalize_block(request)
-        crash_point("executor.after_finalize_block")
-        check_finalize_response(block, response)
-        new_state = next_state(state, block_id, block.header, response)
-        pending = self._state_store.stage_save(new_state, response)
-        if stored is not None:
-            await stored
-        crash_point("executor.block_stored")
-        await self._run_blocking(pending.write)
-        crash_point("executor.after_save_state")
+        try:
+            await self.settled()
+            request = finalize_block_request(block, state.last_validators, state.initial_height)
+            crash_point("executor.before_finalize_block")
+            response = await self._app.finalize_block(request)
+            crash_point("executor.after_finalize_block")
+            check_finalize_response(block, response)
+            new_state = next_state(state, block_id, block.header, response)
+            pending = self._state_store.stage_save(new_state, response)
+            if block_written is not None:
+                await block_written
+            pending.write()  # on this thread: Commit waits for it, and a thread hand-off costs more
+            crash_point("executor.after_save_state")
+        except BaseException:
+            if block_written is not None:  # this failure is the one to report, not the write's
+                block_written.addErrback(lambda _: None)
+            raise
         self._committing = True
         defer.ensureDeferred(self._commit()).addBoth(self._commit_returned)
         return new_state
 
+    def _block_written(self, _: None) -> None:
+        if self._committing:
+            crash_point("executor.saved_during_commit")  # store = state + 1, the app at state or one behind
+
     async def _commit(self) -> None:
         committed = await self._app.commit(abci_pb2.RequestCommit())
         crash_point("executor.after_commit")
-        self._prune(committed.retain_height)
+        retain_height = committed.retain_height
+        if retain_height > self._block_store.base > 0:
+            await self._run_blocking(lambda: self._prune(retain_height))  # behind the block writes
 
     def _commit_returned(self, result: Failure | None) -> None:
         self._committing = False
@@ -125,9 +142,10 @@ class BlockExecutor:
                 waiter.callback(None)
 
     def _prune(self, retain_height: int) -> None:
-        """Honour the app's `retain_height` (block store only), as Go's `pruneBlocks`."""
+        """Honour the app's `retain_height` (block store only), as Go's `pruneBlocks`; queued behind the
+        writes before it, so it sees the store's height and base as they are on disk."""
         store = self._block_store
-        if retain_height > store.base and store.base > 0:
+        if retain_height > store.base:
             store.prune_blocks(min(retain_height, store.height))
 
 

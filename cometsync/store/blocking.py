@@ -1,7 +1,8 @@
-"""Where a synced LevelDB write runs: inline (tests, tools) or on a writer thread (the node's hot path).
+"""Where the block writes run: in submission order, inline (tests, tools) or on a writer thread.
 
-LevelDB releases the GIL while it writes and syncs, so a write on a thread leaves the reactor free for
-that half millisecond; the result still arrives on the reactor thread, as a Deferred.
+LevelDB releases the GIL while it writes and syncs, so the writer thread leaves the reactor free while a
+block syncs. Order matters (a block before the prune queued after it), and a failed write fails every
+write submitted after it without running it (fail-stop): none may land on top of a failed one.
 """
 
 from __future__ import annotations
@@ -10,25 +11,54 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-RunBlocking = Callable[[Callable[[], None]], defer.Deferred[None]]
-"""Runs a blocking call; the Deferred fires (on the reactor thread) with its outcome."""
+from cometsync.store.errors import StoreError
 
 _Job = tuple[Callable[[], None], defer.Deferred[None]]
 _STOP_WAIT_SECONDS = 30.0
 """How long reactor shutdown waits for a write in flight (a synced LevelDB write takes milliseconds)."""
 
 
-def run_inline(call: Callable[[], None]) -> defer.Deferred[None]:
-    return defer.maybeDeferred(call)
+class EarlierWriteFailed(StoreError):
+    """Not written: a write submitted before it failed, and this one may depend on it."""
 
 
-class WriterThread:
-    """Blocking calls in order on one thread of their own: a C queue in, `callFromThread` out.
+class RunBlocking(Protocol):
+    """Runs blocking writes in submission order, fail-stop; each Deferred fires (on the reactor thread)
+    with its write's outcome."""
+
+    def __call__(self, call: Callable[[], None]) -> defer.Deferred[None]: ...
+
+
+class _FailStop:
+    """The first failure, then `EarlierWriteFailed` for every later call (only one thread calls `run`)."""
+
+    def __init__(self) -> None:
+        self._failure: BaseException | None = None
+
+    def run(self, call: Callable[[], None]) -> None:
+        if self._failure is not None:
+            raise EarlierWriteFailed(f"not written after an earlier write failed: {self._failure}")
+        try:
+            call()
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+
+class InlineWrites(_FailStop):
+    """Each write at once, on the caller's thread: tests, tools and the handshake's few writes."""
+
+    def __call__(self, call: Callable[[], None]) -> defer.Deferred[None]:
+        return defer.maybeDeferred(self.run, call)
+
+
+class WriterThread(_FailStop):
+    """Writes in order on one thread of their own: a C queue in, `callFromThread` out.
 
     Twisted's thread pool costs twice the CPU per call (its team, worker and condition layers), and the
     node's writes are strictly one after another anyway. The thread starts at the first call and ends
@@ -36,6 +66,7 @@ class WriterThread:
     """
 
     def __init__(self, reactor: Any) -> None:
+        super().__init__()
         self._reactor = reactor
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -66,7 +97,7 @@ class WriterThread:
         while (job := self._jobs.get()) is not None:
             call, done = job
             try:
-                call()
+                self.run(call)
             except BaseException:  # every outcome goes back to the caller's Deferred
                 deliver(done.errback, Failure())  # type: ignore[no-untyped-call]
             else:
@@ -74,5 +105,5 @@ class WriterThread:
 
 
 def run_in_thread(reactor: Any) -> RunBlocking:
-    """Blocking calls on a writer thread of `reactor`'s (one at a time: the callers wait for each write)."""
+    """Synced writes on a writer thread of `reactor`'s, in submission order."""
     return WriterThread(reactor)

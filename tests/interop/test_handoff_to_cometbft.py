@@ -20,6 +20,7 @@ from pathlib import Path
 import plyvel
 import pytest
 
+from cometsync.state import StateStore
 from cometsync.store import BlockStore
 from cometsync.store.crashpoints import CRASH_ENV
 from tests.leveldb_files import goleveldb_dropped_batches, journal_sizes
@@ -183,7 +184,7 @@ def test_cometbft_holds_every_block_a_follower_synced(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("crash_at", "behind"),
-    [("executor.after_save_state", (1,)), ("blocksync.saved_during_commit", (1, 2))],
+    [("executor.after_save_state", (1,)), ("executor.saved_during_commit", (0, 1))],
     ids=["state-saved-before-commit", "next-block-saved-during-commit"],
 )
 def test_cometbft_replays_the_block_of_a_follower_killed_before_its_commit(
@@ -204,8 +205,12 @@ def test_cometbft_replays_the_block_of_a_follower_killed_before_its_commit(
         monkeypatch.delenv(CRASH_ENV)
         assert follower_node.wait(120) == -signal.SIGKILL, (tmp_path / "follower.log").read_text()
         stored = BlockStore.open(follower / "data" / "blockstore.db")
-        height = stored.height
+        states = StateStore.open(follower / "data" / "state.db")
+        height, saved = stored.height, states.load()
         stored.close()
+        states.close()
+        assert saved is not None and height - saved.last_block_height in (0, 1)
+        state_height = saved.last_block_height
         assert height >= crash_pass  # the N-th block saved during a commit is at least block N
         wait_for(lambda: reached(producer_rpc, height), 120, "the producer to pass the follower")
         ours = block_ids(producer_rpc, range(1, height + 1))
@@ -221,8 +226,9 @@ def test_cometbft_replays_the_block_of_a_follower_killed_before_its_commit(
     wait_for(lambda: _unlocked(follower / "data" / "kvstore.db"), 30, "the killed node's app to exit")
     run_cometbft(follower, tmp_path / "cometbft.log", replayed_and_serves)
     log = (tmp_path / "cometbft.log").read_text()
-    state_height = height if crash_at == "executor.after_save_state" else height - 1
-    found = [f"appHeight={height - gap} storeHeight={height} stateHeight={state_height}" for gap in behind]
+    found = [
+        f"appHeight={state_height - gap} storeHeight={height} stateHeight={state_height}" for gap in behind
+    ]
     assert any(line in log for line in found), log  # CometBFT's handshake found the app behind
 
 
