@@ -30,7 +30,7 @@ POINTS = (
     "store.after_batch_write",
     "executor.before_finalize_block",
     "executor.after_finalize_block",
-    "executor.saved_during_commit",
+    "executor.block_written",
     "executor.after_save_state",
     "executor.after_commit",
 )

@@ -119,9 +119,9 @@ class BlockExecutor:
         defer.ensureDeferred(self._commit()).addBoth(self._commit_returned)
         return new_state
 
-    def _block_written(self, _: None) -> None:
-        if self._committing:
-            crash_point("executor.saved_during_commit")  # store = state + 1, the app at state or one behind
+    @staticmethod
+    def _block_written(_: None) -> None:
+        crash_point("executor.block_written")  # store = state + 1; the app at state, or one behind mid-Commit
 
     async def _commit(self) -> None:
         committed = await self._app.commit(abci_pb2.RequestCommit())

@@ -184,16 +184,16 @@ def test_cometbft_holds_every_block_a_follower_synced(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("crash_at", "behind"),
-    [("executor.after_save_state", (1,)), ("executor.saved_during_commit", (0, 1))],
+    [("executor.after_save_state", (1,)), ("executor.block_written", (0, 1))],
     ids=["state-saved-before-commit", "next-block-saved-during-commit"],
 )
 def test_cometbft_replays_the_block_of_a_follower_killed_before_its_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_at: str, behind: tuple[int, ...]
 ) -> None:
     """SIGKILL the follower after it saved block S's state but before the app committed S (the state one
-    ahead of the app), or after it saved block S+1 while the app was committing S (the store one ahead of
-    the state, the app at S or S-1): CometBFT's handshake must replay what the app lacks and serve every
-    block the follower holds."""
+    ahead of the app), or after it wrote block S+1 before its state (the store one ahead of the state, the
+    app at S, or at S-1 while committing S): CometBFT's handshake must replay what the app lacks and
+    serve every block the follower holds."""
     (producer, follower), base = make_testnet(tmp_path / "net", 1, 1)
     producer_rpc, follower_rpc = base + 1, base + 11
     crash_pass = 8  # the follower's 8th applied block, well inside blocksync
