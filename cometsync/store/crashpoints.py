@@ -1,10 +1,12 @@
 """Test seam for crash-safety tests: SIGKILL this process at the N-th pass through a named point.
 
-Set `COMETSYNC_CRASH_AT=<point>:<n>` (e.g. `executor.after_commit:3`); unset, `crash_point` does nothing.
+Set `COMETSYNC_CRASH_AT=<point>:<n>` (e.g. `executor.after_commit:3`) before the process starts; unset,
+`crash_point` does nothing. The variable is read once: the hot path passes several points per block.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from collections import Counter
@@ -14,6 +16,7 @@ CRASH_ENV = "COMETSYNC_CRASH_AT"
 _passes: Counter[str] = Counter()
 
 
+@functools.cache
 def _target() -> tuple[str, int] | None:
     spec = os.environ.get(CRASH_ENV, "")
     name, sep, count = spec.rpartition(":")
