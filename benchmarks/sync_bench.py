@@ -522,7 +522,7 @@ def report(
     rows += [(f"  {name}", f"{ms:.2f} ms") for name, ms in loop_rows]
     unstaged = 1000 / blocks_per_s - sum(ms for _, ms in loop_rows)
     rows.append(("  (not in a step: the first block's start-up, timer turns)", f"{unstaged:.2f} ms"))
-    rows.append(("beside the loop (writer thread, app), per block", ""))
+    rows.append(("timed apart (block write beside the loop, state write in execute other, app Commit)", ""))
     rows += [(f"  {name}", f"{ms:.2f} ms") for name, ms in per_block_rows(stages.beside, counted)]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:

@@ -2,11 +2,10 @@
 
 The sync loop's `on_stage` hook marks when a step holds both blocks and when the pair is verified; thin
 wrappers time the block's encoding and write, the app's FinalizeBlock and Commit, and the state write. The
-loop's time per block splits into: wait for block, verify, block encoding, wait for the previous block
-(its state write, then its Commit), FinalizeBlock and the rest of execution (request building,
-next_state, state encoding, Deferred plumbing). The writes (on the writer thread) and the app's Commit
-overlap those steps, so they are reported apart: they cost the loop only through its wait for the
-previous block.
+loop's time per block splits into: wait for block, verify, block encoding, wait for the previous block's
+Commit, FinalizeBlock and the rest of execution (request building, next_state, the state's encoding and
+synced write, Deferred plumbing). The block write (on the writer thread) and the app's Commit overlap
+those steps, and the state write is part of the last one, so all three are reported apart.
 """
 
 from __future__ import annotations
@@ -40,7 +39,8 @@ class LoopTimes:
 
 @dataclass
 class BesideTimes:
-    """Seconds of the work that runs beside the loop (the writer thread, the app's Commit)."""
+    """Seconds of the work timed apart from the loop's steps: the block write (on the writer thread, beside
+    them), the state write (inside "execute other") and the app's Commit (beside them)."""
 
     block_write: float = 0.0
     state_write: float = 0.0
@@ -99,7 +99,7 @@ class StageClock:
         return now
 
     def finalize_started(self) -> float:
-        """FinalizeBlock is sent: the wait for the previous block's state write and Commit is over."""
+        """FinalizeBlock is sent: the wait for the previous block's Commit is over."""
         now = time.perf_counter()
         if self._waiting_since is not None:
             self._waited = now - self._waiting_since
@@ -110,7 +110,7 @@ class StageClock:
         self._finalizing = time.perf_counter() - began
 
     def executed(self, began: float) -> None:
-        """The block's new state is known (its write queued): the loop is free to take the next block."""
+        """The block's new state is saved: the loop is free to take the next block."""
         now = time.perf_counter()
         self.loop.wait_for_previous_block += self._waited
         self.loop.finalize_block += self._finalizing

@@ -51,7 +51,7 @@ class _FailStop:
 
 
 class InlineWrites(_FailStop):
-    """Each write at once, on the caller's thread: tests, tools and the handshake's few writes."""
+    """Each write at once, on the caller's thread: tests and tools (the executor's default)."""
 
     def __call__(self, call: Callable[[], None]) -> defer.Deferred[None]:
         return defer.maybeDeferred(self.run, call)
