@@ -312,7 +312,13 @@ async def _sync_with(
     """The sync itself, on an app already connected (its connections are the node's: `AppConns`)."""
     state = await Handshaker(state_store, block_store, params.spec.genesis(), app).handshake()
     timed_states = cast(StateStore, TimedStateStore(state_store, stages))
-    executor = BlockExecutor(timed_states, block_store, TimedApp(app, stages), run_in_thread(reactor))
+    executor = BlockExecutor(
+        timed_states,
+        block_store,
+        TimedApp(app, stages),
+        run_in_thread(reactor),
+        pipeline_commit=app.answers_in_order,
+    )
     handoff: DeferredHandoff[State] = DeferredHandoff()
     syncer = BlocksyncReactor(
         state,

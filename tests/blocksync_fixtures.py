@@ -62,7 +62,13 @@ class Node:
     """One cometsync node's storage and execution: block store, state store, executor, app."""
 
     def __init__(
-        self, home: Path, chain: FixtureChain, app: object | None = None, writes: RunBlocking | None = None
+        self,
+        home: Path,
+        chain: FixtureChain,
+        app: object | None = None,
+        writes: RunBlocking | None = None,
+        *,
+        pipeline_commit: bool = False,
     ) -> None:
         """`writes` runs the executor's synced writes (default: inline)."""
         home.mkdir(parents=True, exist_ok=True)
@@ -70,7 +76,13 @@ class Node:
         self.block_store = BlockStore(open_db(home / "blockstore.db"))
         self.state_store = StateStore(open_db(home / "state.db"))
         self.app = app if app is not None else InProcessApp()
-        self.executor = BlockExecutor(self.state_store, self.block_store, self.app, writes)  # type: ignore[arg-type]
+        self.executor = BlockExecutor(
+            self.state_store,
+            self.block_store,
+            self.app,  # type: ignore[arg-type]
+            writes,
+            pipeline_commit=pipeline_commit,
+        )
         self.state = fired(
             Handshaker(self.state_store, self.block_store, chain.genesis(), self.app).handshake()  # type: ignore[arg-type]
         )

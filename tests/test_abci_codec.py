@@ -39,6 +39,17 @@ def test_request_frame_is_length_then_request() -> None:
     assert request_frame("flush", abci_pb2.RequestFlush()) == b"\x02\x12\x00"
 
 
+def test_request_frame_matches_the_envelope_protobuf_encodes() -> None:
+    """The hand-written envelope is `Request{<method>: request}` as protobuf encodes it, for every method."""
+    finalize = abci_pb2.RequestFinalizeBlock(height=7, txs=[b"k=v", b""], hash=b"\x01" * 32)
+    finalize.decided_last_commit.round = 1
+    for field in abci_pb2.Request.DESCRIPTOR.oneofs_by_name["value"].fields:
+        envelope = abci_pb2.Request()
+        request = finalize if field.name == "finalize_block" else getattr(envelope, field.name).__class__()
+        getattr(envelope, field.name).CopyFrom(request)
+        assert request_frame(field.name, request) == encode_frame(envelope), field.name
+
+
 def test_answers_pair_in_order_and_flush_tokens_come_back() -> None:
     codec: ClientCodec[str | None] = ClientCodec()
     codec.send("info", abci_pb2.RequestInfo(), "info-call")

@@ -73,11 +73,26 @@ class HeldWrites:
         done.callback(None)
 
 
+class InOrderGatedApp(RecordingGatedApp):
+    """Answers in the order asked, as a socket-protocol app: a FinalizeBlock sent behind a held Commit
+    runs after it and is answered after it."""
+
+    def finalize_block(
+        self, request: abci_pb2.RequestFinalizeBlock
+    ) -> defer.Deferred[abci_pb2.ResponseFinalizeBlock]:
+        answer = super().finalize_block(request)
+        if not self.held:
+            return answer
+        gate: defer.Deferred[abci_pb2.ResponseFinalizeBlock] = defer.Deferred()
+        answer.addCallback(lambda response: self.held.append((gate, response)))  # type: ignore[arg-type]
+        return gate
+
+
 def _syncing(
-    tmp_path: Path, app: GatedCommitApp, writes: RunBlocking | None = None
+    tmp_path: Path, app: GatedCommitApp, writes: RunBlocking | None = None, *, pipeline_commit: bool = False
 ) -> tuple[Node, BlocksyncReactor[State], task.Clock]:
     clock = start_clock(LOCALNET_CHAIN)
-    syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN, app, writes)
+    syncer = Node(tmp_path / "syncer", LOCALNET_CHAIN, app, writes, pipeline_commit=pipeline_commit)
     syncer_reactor, _ = make_reactor(syncer, clock)
     server_reactor, _ = make_reactor(serving_node(tmp_path / "server", 20), clock)
     Network(clock).connect(server_reactor, "server", syncer_reactor, "syncer")
@@ -134,7 +149,6 @@ def test_block_writes_overlap_commit_and_finalize_and_the_disk_stays_recoverable
     app = RecordingGatedApp()
     writes = HeldWrites()
     syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes)
-    loop = syncer_reactor.loop
     syncer_reactor.start()
     assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
     assert app.finalized == [1] and _on_disk(syncer) == (0, 0, 0)  # executed; its state waits for the block
@@ -145,18 +159,39 @@ def test_block_writes_overlap_commit_and_finalize_and_the_disk_stays_recoverable
     assert app.finalized == [1, 2] and _on_disk(syncer) == (1, 1, 1)
     writes.release_first()  # block 2, then state 2; Commit 2 sent
     assert _on_disk(syncer) == (2, 2, 2)
+    seen = _sync_checking_disk(syncer, writes, app, clock, 6)
+    assert (4, 3, 3) in seen and (4, 4, 4) in seen  # block 4 landed while Commit 3 was held, then its state
+    _stop_and_settle(syncer, syncer_reactor, writes, app, clock)
+
+
+def _sync_checking_disk(
+    node: Node, writes: HeldWrites, app: RecordingGatedApp, clock: task.Clock, height: int
+) -> list[tuple[int, int, int]]:
+    """Release writes and Commits one at a time up to `height`: after each, the disk holds what a
+    CometBFT handshake recovers (store = state or state + 1, the app at most one block past the state)
+    and no block was executed twice. Returns every (store, state, app) seen."""
     seen: list[tuple[int, int, int]] = []
     for _ in range(200):
-        if syncer.block_store.height >= 6:
+        if node.block_store.height >= height:
             break
         _release_next(writes, app)
         clock.advance(0.01)
-        store, state, app_height = on_disk = _on_disk(syncer)
+        store, state, app_height = on_disk = _on_disk(node)
         seen.append(on_disk)
         assert store - state in (0, 1) and app_height <= state + 1 and app_height <= store, seen
         assert app.finalized == list(range(1, len(app.finalized) + 1))  # each block executed once
-    assert (4, 3, 3) in seen and (4, 4, 4) in seen  # block 4 landed while Commit 3 was held, then its state
+    return seen
 
+
+def _stop_and_settle(
+    syncer: Node,
+    syncer_reactor: BlocksyncReactor[State],
+    writes: HeldWrites,
+    app: GatedCommitApp,
+    clock: task.Clock,
+) -> None:
+    """Stop the loop: idle() waits for the last block's write, state and Commit, and nothing follows."""
+    loop = syncer_reactor.loop
     waited: list[None] = []
     loop.idle().addCallback(waited.append)
     syncer_reactor.stop()
@@ -213,3 +248,47 @@ def test_a_prune_queues_behind_the_block_write_in_flight(tmp_path: Path) -> None
         assert reopened.load_block(base - 1) is None and reopened.load_block(base) is not None
     finally:
         reopened.close()
+
+
+def test_finalize_block_goes_right_behind_the_commit_to_an_app_answering_in_order(tmp_path: Path) -> None:
+    """`pipeline_commit`: FinalizeBlock h+1 is sent while Commit h is unanswered (the app runs it after that
+    Commit), and the disk stays recoverable after every step, as without it."""
+    app = InOrderGatedApp()
+    writes = HeldWrites()
+    syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes, pipeline_commit=True)
+    syncer_reactor.start()
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    writes.release_first()  # block 1, then state 1; Commit 1 sent and held
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    assert app.finalized == [1, 2] and len(app.held) == 2  # FinalizeBlock 2 answered only after Commit 1
+    assert _on_disk(syncer) == (1, 1, 1)
+    writes.release_first()  # block 2 on disk; its state waits for FinalizeBlock 2's answer
+    assert _on_disk(syncer) == (2, 1, 1)
+    app.release()  # Commit 1, then FinalizeBlock 2: state 2 written, Commit 2 sent
+    assert _on_disk(syncer) == (2, 2, 2)
+    seen = _sync_checking_disk(syncer, writes, app, clock, 8)
+    assert (4, 3, 3) in seen and (4, 4, 4) in seen
+    _stop_and_settle(syncer, syncer_reactor, writes, app, clock)
+
+
+def test_a_failed_commit_stops_the_finalize_block_sent_behind_it(tmp_path: Path) -> None:
+    """Commit 1 fails while FinalizeBlock 2 is already sent: its answer is not used, state 2 is never
+    written, and the sync fails for good."""
+    app = InOrderGatedApp()
+    writes = HeldWrites()
+    syncer, syncer_reactor, clock = _syncing(tmp_path, app, writes, pipeline_commit=True)
+    failures: list[object] = []
+    syncer_reactor.failed.addCallback(failures.append)
+    syncer_reactor.start()
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    writes.release_first()
+    assert run_until(clock, lambda: len(writes.held) == 1, max_seconds=30)
+    writes.release_first()
+    assert app.finalized == [1, 2] and _on_disk(syncer) == (2, 1, 1)
+    (commit_gate, _), (finalize_gate, finalize_response) = app.held
+    commit_gate.errback(RuntimeError("the app's Commit failed"))
+    finalize_gate.callback(finalize_response)
+    assert len(failures) == 1 and "Commit failed" in str(failures[0])
+    clock.advance(5)
+    assert _on_disk(syncer) == (2, 1, 1) and syncer_reactor.loop.state.last_block_height == 1
+    syncer.close()

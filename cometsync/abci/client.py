@@ -43,6 +43,9 @@ _CHANNEL_OPTIONS = [
 class ABCIClient(Protocol):
     """One ABCI connection: every method returns a Deferred firing with the response or an `ABCIError`."""
 
+    answers_in_order: bool
+    """Calls are served one at a time in the order sent (see `TypedCalls`)."""
+
     def echo(self, request: abci_pb2.RequestEcho) -> defer.Deferred[abci_pb2.ResponseEcho]: ...
 
     def flush(self, request: abci_pb2.RequestFlush) -> defer.Deferred[abci_pb2.ResponseFlush]: ...

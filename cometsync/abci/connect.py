@@ -34,6 +34,11 @@ class AppConns(TypedCalls):
         return self.connections[CONSENSUS]
 
     @property
+    def answers_in_order(self) -> bool:  # type: ignore[override]
+        """Whether the consensus connection (FinalizeBlock, Commit) serves its calls in the order sent."""
+        return self.consensus.answers_in_order
+
+    @property
     def mempool(self) -> ABCIClient:
         return self.connections[MEMPOOL]
 

@@ -59,11 +59,14 @@ class TypedCalls(ABC):
     """The typed face of an ABCI client; a subclass implements `_call(method, request)`.
 
     FinalizeBlock responses are checked against their block (`check_finalize_block_response`) unless
-    `checks_finalize_block` is False (a router whose clients already check).
+    `checks_finalize_block` is False (a router whose clients already check). `answers_in_order` says
+    the app takes one connection's calls one at a time, in the order sent (CometBFT's socket protocol;
+    gRPC serves each call on its own stream), so a caller may send the next call before an answer.
     """
 
     app_hash_size: int | None = None
     checks_finalize_block = True
+    answers_in_order = False
 
     @abstractmethod
     def _call(self, method: Method, request: Any) -> defer.Deferred[Any]:

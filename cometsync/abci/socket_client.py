@@ -88,6 +88,8 @@ class SocketABCIClient(TypedCalls):
     `consensus_timeout` those on the consensus connection (None: wait as long as it takes, as CometBFT).
     """
 
+    answers_in_order = True  # CometBFT's socket server handles a connection's requests one by one
+
     def __init__(
         self,
         address: str,

@@ -4,8 +4,9 @@ A small state machine on the reactor's clock: `poke()` schedules one step (`call
 arrival is processed at once without recursing); a step either waits (missing block, verdict still
 computing, block being executed) or verifies block h+1, stages its write and hands both to the executor,
 which orders the rest: the block's write starts at once on the writer thread, beside Commit h;
-FinalizeBlock h+1 waits for Commit h's answer, and state h+1 is written after the block. The executor
-returns once that state is saved, with Commit h+1 in flight: the next step then verifies block h+2.
+FinalizeBlock h+1 follows Commit h (sent behind it to an app that answers in order, else after its
+answer), and state h+1 is written after the block. The executor returns once that state is saved, with
+Commit h+1 in flight: the next step then verifies block h+2.
 """
 
 from __future__ import annotations

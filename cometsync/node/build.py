@@ -88,7 +88,9 @@ def build_node(
     chosen = decide_engine(config.cometsync.consensus_engine, state, identity.validator_key)
     config.override("cometsync.consensus_engine", chosen)  # "auto" resolved: logs and RPC show the engine
     factory = load_engine_factory(chosen)
-    executor = BlockExecutor(state_store, block_store, app, run_in_thread(reactor))  # writes off the reactor
+    executor = BlockExecutor(  # block writes off the reactor thread
+        state_store, block_store, app, run_in_thread(reactor), pipeline_commit=app.answers_in_order
+    )
     mempool = Mempool(app, height=state.last_block_height) if factory.needs_mempool else None
     handoff: DeferredHandoff[State] = DeferredHandoff()
     validator = identity.validator_key
