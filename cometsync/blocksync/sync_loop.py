@@ -76,6 +76,7 @@ class SyncLoop(Generic[StateT]):
         self._call: DelayedCall | None = None
         self._applying = False
         self._committing = False
+        self._stepping = False
         self._apply_started = 0.0
         self._stopped = False
         self._failed = False
@@ -116,9 +117,17 @@ class SyncLoop(Generic[StateT]):
         self._call = None
 
     def _step(self) -> None:
+        cancel_call(self._call)
         self._call = None
         if self._stopped or self._applying:  # a poke may have queued a step meanwhile
             return
+        self._stepping = True
+        try:
+            self._try_next()
+        finally:
+            self._stepping = False
+
+    def _try_next(self) -> None:
         self._ahead.plan(self.state)
         first, second, ext_commit = self._pool.peek_two_blocks()
         if first is None or second is None:
@@ -178,7 +187,11 @@ class SyncLoop(Generic[StateT]):
         self.blocks_synced += 1
         self._on_applied(verified, new_state)
         self._executor.settled().addCallbacks(self._committed, self._fail)
-        self.poke()
+        if self._stepping or self._stopped:
+            self.poke()  # applied within the step (a synchronous app): no recursion
+        else:
+            self._step()  # at once: the next block's write may start only now, and a turn of the reactor
+            # first would run whatever I/O is ready (a burst of blocks) before it
 
     def _committed(self, _: None) -> None:
         self._committing = False
